@@ -1,0 +1,50 @@
+"""The ``tao-kfp`` command line: one subcommand per module, each owning its flags.
+
+Every subcommand module exposes ``add_arguments(parser)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional, Sequence
+
+from tao_kfp import __version__
+
+# subcommand -> (module, one-line help). Modules are imported lazily so that
+# `tao-kfp upload` never imports torch and `tao-kfp compile` never contacts a server.
+SUBCOMMANDS = {
+    "compile": ("tao_kfp.compiler", "compile the pipeline to files/pipelines (or check it is in sync)"),
+    "render": ("tao_kfp.environment", "adapt the precompiled pipeline to an environment config"),
+    "spec": ("tao_kfp.spec", "render or validate a TAO experiment spec"),
+    "upload": ("tao_kfp.upload", "upload the pipeline to a KFP API as a new pipeline version"),
+    "run-local": ("tao_kfp.local_run", "run the whole pipeline locally on the CPU backend"),
+    "prepare-data": ("tao_kfp.dataset", "write a class-folder dataset (digits, or VOC conversion)"),
+    "workspace": ("tao_kfp.workspace", "lay out and check the shared workspace volume"),
+    "check": ("tao_kfp.checks", "install checks used by helm test (secrets, GPU nodes)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Builds the top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(prog="tao-kfp", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(_module=module_name)
+        # Registering flags needs the module; argparse only calls this for the chosen command
+        # when it is given, so import for all (cheap modules) but keep heavy imports inside run().
+        importlib.import_module(module_name).add_arguments(sub)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``tao-kfp``."""
+    args = build_parser().parse_args(argv)
+    return importlib.import_module(args._module).run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
