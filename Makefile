@@ -44,7 +44,7 @@ $(README_GENERATOR):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @bitnami/readme-generator-for-helm@$(README_GENERATOR_VERSION)
 
 demo: setup ## Run the whole pipeline on this machine's CPU (digits dataset) and print a summary
-	$(VENV)/bin/tao-kfp run-local --demo --output .demo
+	$(VENV)/bin/tao-kfp run-local --output .demo
 
 ##@ Development
 compile: setup ## Recompile files/pipelines/tao-classification.yaml from pipeline_src/
@@ -53,11 +53,12 @@ compile: setup ## Recompile files/pipelines/tao-classification.yaml from pipelin
 docs: tools ## Regenerate the README values table from the @param comments in values.yaml
 	hack/gen-docs.sh
 
-lint: setup tools ## ruff, helm lint --strict (Helm 3 and 4)
+lint: setup tools ## ruff, helm lint --strict (Helm 3 and 4), shellcheck
 	$(VENV)/bin/ruff check pipeline_src tests hack
 	$(VENV)/bin/ruff format --check pipeline_src tests hack
 	$(HELM3) lint --strict . 
 	$(HELM4) lint --strict .
+	$(VENV)/bin/shellcheck hack/*.sh images/tao-step/bin/*
 
 check-generated: setup tools ## Fail when the compiled pipeline or the README values table is stale
 	$(VENV)/bin/tao-kfp compile --check

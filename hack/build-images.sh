@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Build or push the project's container images (images/<name>/Dockerfile) with docker or podman.
+#
+# Usage: hack/build-images.sh build|push REGISTRY VERSION [NAME...]
+#   NAME     a folder under images/ (tools, tao-step); default: every one of them
+#   tags     REGISTRY/NAME:VERSION
+#   VERSION  must equal Chart.yaml appVersion, the project's one version source (the images
+#            install the package hatch builds from Chart.yaml); `make images` passes it.
+# Environment:
+#   CONTAINER_ENGINE  docker or podman (default: the first one whose daemon/service answers)
+#   TAO_IMAGE         base of tao-step (default in images/tao-step/Dockerfile: TAO 3.21.11)
+#   TAO_COMMAND       TAO command checked at build time (classification; TAO 4/5: classification_tf1)
+#   DRY_RUN=1         print the commands without running them (no engine needed)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+usage() {
+  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+[[ $# -ge 3 ]] || usage
+action="$1"
+registry="${2%/}"
+version="$3"
+shift 3
+case "$action" in
+  build | push) ;;
+  *) echo "build-images: unknown action '$action' (use build or push)" >&2; usage ;;
+esac
+
+chart_version="$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' Chart.yaml)"
+if [[ "$version" != "$chart_version" ]]; then
+  echo "build-images: VERSION=$version but Chart.yaml appVersion is $chart_version." >&2
+  echo "  The images install the package built from Chart.yaml: use its version (change it with hack/set-version.sh)." >&2
+  exit 1
+fi
+
+known=()
+for dockerfile in images/*/Dockerfile; do
+  known+=("$(basename "$(dirname "$dockerfile")")")
+done
+if [[ $# -gt 0 ]]; then
+  names=("$@")
+else
+  names=("${known[@]}")
+fi
+for name in "${names[@]}"; do
+  if [[ ! -f "images/$name/Dockerfile" ]]; then
+    echo "build-images: no images/$name/Dockerfile (known: ${known[*]})" >&2
+    exit 1
+  fi
+done
+
+dry_run="${DRY_RUN:-0}"
+
+pick_engine() {
+  if [[ -n "${CONTAINER_ENGINE:-}" ]]; then
+    echo "$CONTAINER_ENGINE"
+    return 0
+  fi
+  local candidate
+  for candidate in docker podman; do
+    if command -v "$candidate" > /dev/null 2>&1 && "$candidate" info > /dev/null 2>&1; then
+      echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}
+
+if ! engine="$(pick_engine)"; then
+  if [[ "$dry_run" == 1 ]]; then
+    engine=docker
+  else
+    echo "build-images: no working container engine." >&2
+    for candidate in docker podman; do
+      if command -v "$candidate" > /dev/null 2>&1; then
+        echo "  $candidate is installed but '$candidate info' fails (is its daemon/service running?)" >&2
+      fi
+    done
+    echo "  Install docker (and start dockerd) or podman, or set CONTAINER_ENGINE." >&2
+    exit 1
+  fi
+fi
+
+run() {
+  echo "+ $*"
+  if [[ "$dry_run" != 1 ]]; then
+    "$@"
+  fi
+}
+
+git_commit="$(git rev-parse --short HEAD 2> /dev/null || echo unknown)"
+echo "build-images: $action ${names[*]} as $registry/<name>:$version with $engine"
+
+for name in "${names[@]}"; do
+  ref="$registry/$name:$version"
+  if [[ "$action" == push ]]; then
+    run "$engine" push "$ref"
+    continue
+  fi
+  args=(build --file "images/$name/Dockerfile" --tag "$ref"
+    --build-arg "VERSION=$version" --build-arg "GIT_COMMIT=$git_commit")
+  if [[ "$name" == tao-step ]]; then
+    if [[ -n "${TAO_IMAGE:-}" ]]; then args+=(--build-arg "TAO_IMAGE=$TAO_IMAGE"); fi
+    if [[ -n "${TAO_COMMAND:-}" ]]; then args+=(--build-arg "TAO_COMMAND=$TAO_COMMAND"); fi
+  fi
+  if [[ "$engine" == podman ]]; then
+    # docker's BuildKit finds images/<name>/Dockerfile.dockerignore by itself; podman is told.
+    args+=(--ignorefile "images/$name/Dockerfile.dockerignore")
+  fi
+  DOCKER_BUILDKIT=1 run "$engine" "${args[@]}" .
+done
+echo "build-images: done"
