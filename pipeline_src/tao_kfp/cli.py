@@ -12,10 +12,10 @@ from typing import Optional, Sequence
 
 from tao_kfp import __version__
 
-# subcommand -> (module, one-line help). Modules are imported lazily so that
-# `tao-kfp upload` never imports torch and `tao-kfp compile` never contacts a server.
+# subcommand -> (module, one-line help). Every module is imported to register its flags, so
+# each keeps heavy imports (torch, the kfp compiler) inside its functions.
 SUBCOMMANDS = {
-    "compile": ("tao_kfp.compiler", "compile the pipeline to files/pipelines (or check it is in sync)"),
+    "compile": ("tao_kfp.compiler", "compile the pipeline to files/pipelines (or check sync)"),
     "render": ("tao_kfp.environment", "adapt the precompiled pipeline to an environment config"),
     "spec": ("tao_kfp.spec", "render or validate a TAO experiment spec"),
     "upload": ("tao_kfp.upload", "upload the pipeline to a KFP API as a new pipeline version"),
@@ -34,8 +34,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module_name, help_text) in SUBCOMMANDS.items():
         sub = subparsers.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(_module=module_name)
-        # Registering flags needs the module; argparse only calls this for the chosen command
-        # when it is given, so import for all (cheap modules) but keep heavy imports inside run().
         importlib.import_module(module_name).add_arguments(sub)
     return parser
 

@@ -1,0 +1,234 @@
+{{/* Chart name, overridable with nameOverride. */}}
+{{- define "tao-kfp.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Prefix of every resource name: fullnameOverride, else <release>-<chart> (or <release> when it already contains the chart name). */}}
+{{- define "tao-kfp.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 52 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Labels that select this release's pods (NetworkPolicy); never the version. */}}
+{{- define "tao-kfp.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "tao-kfp.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/* Labels of every object; call with (dict "ctx" $ "component" "<part>"). No version in selectors: nothing here selects. */}}
+{{- define "tao-kfp.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{ include "tao-kfp.selectorLabels" .ctx }}
+app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/part-of: tao-kfp
+app.kubernetes.io/component: {{ .component }}
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* A metadata `annotations:` block (indented for metadata, include without nindent) merging commonAnnotations with (dict "ctx" $ "extra" {...}); the extra ones win. Empty when there are none. */}}
+{{- define "tao-kfp.annotations" -}}
+{{- $all := merge (dict) (.extra | default dict) .ctx.Values.commonAnnotations }}
+{{- with $all }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+{{- end }}
+{{- end }}
+
+{{/* An image reference "repository:tag" or "repository@digest"; call with (dict "ctx" $ "image" .Values.images.tools). */}}
+{{- define "tao-kfp.image" -}}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
+{{- else }}
+{{- printf "%s:%s" .image.repository (.image.tag | default .ctx.Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the workspace claim: the existing one, or <fullname>-workspace. */}}
+{{- define "tao-kfp.claimName" -}}
+{{- if eq .Values.workspace.mode "existingClaim" }}
+{{- .Values.workspace.existingClaim }}
+{{- else }}
+{{- printf "%s-workspace" (include "tao-kfp.fullname" .) }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the Secret with the NGC API key and the model key. */}}
+{{- define "tao-kfp.secretName" -}}
+{{- .Values.ngc.existingSecret | default (printf "%s-ngc" (include "tao-kfp.fullname" .)) }}
+{{- end }}
+
+{{/* Name of the nvcr.io pull Secret, or empty when there is none. */}}
+{{- define "tao-kfp.pullSecretName" -}}
+{{- if .Values.ngc.apiKey }}
+{{- printf "%s-nvcr" (include "tao-kfp.fullname" .) }}
+{{- else }}
+{{- .Values.ngc.existingPullSecret }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the ServiceAccount of the upload Job and the KFP test (it gets the KFP token in multiUser mode). */}}
+{{- define "tao-kfp.serviceAccountName" -}}
+{{- printf "%s-upload" (include "tao-kfp.fullname" .) }}
+{{- end }}
+
+{{/* Pod metadata annotations of chart pods: the Istio opt-out (a sidecar never exits, so the Job would never finish). */}}
+{{- define "tao-kfp.podAnnotations" -}}
+{{- if not .Values.istio.injectSidecar }}
+sidecar.istio.io/inject: "false"
+{{- end }}
+{{- end }}
+
+{{/* Pod-level securityContext of chart pods: the workspace UID/GID, so files stay writable on NFS; Pod Security "restricted". */}}
+{{- define "tao-kfp.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ int .Values.workspace.uid }}
+runAsGroup: {{ int .Values.workspace.gid }}
+fsGroup: {{ int .Values.workspace.gid }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* Container-level securityContext of chart containers (Pod Security "restricted", read-only root). */}}
+{{- define "tao-kfp.containerSecurityContext" -}}
+runAsNonRoot: true
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+capabilities:
+  drop: ["ALL"]
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* imagePullSecrets of chart pods (the tools image never comes from nvcr.io, so only the extra ones). */}}
+{{- define "tao-kfp.imagePullSecrets" -}}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- range . }}
+  - name: {{ . }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* checkov skip annotations shared by every pod-running object, each with its reason. */}}
+{{- define "tao-kfp.checkovPodSkips" -}}
+checkov.io/skip1: CKV_K8S_15=pullPolicy follows images.pullPolicy (IfNotPresent) because tags are immutable release versions
+{{- if not .Values.images.tools.digest }}
+checkov.io/skip2: CKV_K8S_43=the tools image is pinned by the chart appVersion tag; set images.tools.digest to pin by digest
+{{- end }}
+{{- if lt (int .Values.workspace.uid) 10000 }}
+checkov.io/skip3: CKV_K8S_40=runs as workspace.uid so workspace files stay writable by the pipeline steps; use a workspace.uid of 10000 or more if your storage allows
+{{- end }}
+{{- end }}
+
+{{/* Arguments of `tao-kfp upload` that identify the KFP API and this release's pipeline version (shared by the upload Job and its helm test). */}}
+{{- define "tao-kfp.uploadArgs" -}}
+- upload
+- --package=/etc/tao-kfp/pipeline/tao-classification.yaml
+- --config=/etc/tao-kfp/env/environment.yaml
+- {{ printf "--host=%v" (.Values.kfp.host) | quote }}
+- {{ printf "--pipeline-name=%v" (.Values.upload.pipelineName | default (include "tao-kfp.fullname" .)) | quote }}
+- {{ printf "--version-prefix=%v" (.Chart.Version) | quote }}
+- {{ printf "--deadline-seconds=%v" (int .Values.upload.deadlineSeconds) | quote }}
+{{- if eq .Values.kfp.mode "multiUser" }}
+- {{ printf "--namespace=%v" (.Values.kfp.namespace) | quote }}
+- --token-path=/var/run/secrets/kubeflow/pipelines/token
+{{- end }}
+{{- if or .Values.kfp.caBundle.configMap .Values.kfp.caBundle.secret }}
+- {{ printf "--ca-bundle=/etc/tao-kfp/ca/%s" .Values.kfp.caBundle.key | quote }}
+{{- end }}
+{{- end }}
+
+{{/* Volumes of the pods that talk to KFP: pipeline, environment config, HOME, the KFP token (multiUser) and the CA bundle. */}}
+{{- define "tao-kfp.kfpVolumes" -}}
+- name: pipeline
+  configMap:
+    name: {{ include "tao-kfp.fullname" . }}-pipeline
+- name: env
+  configMap:
+    name: {{ include "tao-kfp.fullname" . }}-env
+# HOME and /tmp on emptyDirs: the kfp client writes ~/.config/kfp/context.json; the root FS is read-only.
+- name: home
+  emptyDir:
+    sizeLimit: 64Mi
+- name: tmp
+  emptyDir:
+    sizeLimit: 256Mi
+{{- if eq .Values.kfp.mode "multiUser" }}
+# Multi-user KFP authenticates a ServiceAccount token with this audience (never a kubeflow-userid header).
+- name: kfp-token
+  projected:
+    sources:
+      - serviceAccountToken:
+          path: token
+          audience: {{ .Values.kfp.tokenAudience }}
+          expirationSeconds: 3600
+{{- end }}
+{{- with .Values.kfp.caBundle.configMap }}
+- name: ca-bundle
+  configMap:
+    name: {{ . }}
+{{- end }}
+{{- with .Values.kfp.caBundle.secret }}
+- name: ca-bundle
+  secret:
+    secretName: {{ . }}
+{{- end }}
+{{- end }}
+
+{{/* Mounts matching tao-kfp.kfpVolumes. */}}
+{{- define "tao-kfp.kfpVolumeMounts" -}}
+- name: pipeline
+  mountPath: /etc/tao-kfp/pipeline
+  readOnly: true
+- name: env
+  mountPath: /etc/tao-kfp/env
+  readOnly: true
+- name: home
+  mountPath: /home/tao-kfp
+- name: tmp
+  mountPath: /tmp
+{{- if eq .Values.kfp.mode "multiUser" }}
+- name: kfp-token
+  mountPath: /var/run/secrets/kubeflow/pipelines
+  readOnly: true
+{{- end }}
+{{- if or .Values.kfp.caBundle.configMap .Values.kfp.caBundle.secret }}
+- name: ca-bundle
+  mountPath: /etc/tao-kfp/ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{/* Everything a chart container shares: image, pull policy, securityContext, resources, HOME. */}}
+{{- define "tao-kfp.containerCommon" -}}
+image: {{ include "tao-kfp.image" (dict "ctx" . "image" .Values.images.tools) }}
+imagePullPolicy: {{ .Values.images.pullPolicy }}
+securityContext:
+  {{- include "tao-kfp.containerSecurityContext" . | nindent 2 }}
+resources:
+  {{- toYaml .Values.resources | nindent 2 }}
+env:
+  - name: HOME
+    value: /home/tao-kfp
+  - name: PYTHONUNBUFFERED
+    value: "1"
+{{- end }}
+
+{{/* checkov skips of test pods: the pod skips plus probes (a one-shot test pod serves nothing to probe). */}}
+{{- define "tao-kfp.checkovTestPodSkips" -}}
+{{ include "tao-kfp.checkovPodSkips" . }}
+checkov.io/skip4: CKV_K8S_8=one-shot helm test pod, nothing to probe
+checkov.io/skip5: CKV_K8S_9=one-shot helm test pod, nothing to probe
+{{- end }}
