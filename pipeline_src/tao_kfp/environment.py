@@ -7,7 +7,9 @@ environment (used by the chart's upload Job, by ``tao-kfp render`` and by local 
 
 from __future__ import annotations
 
+import copy
 import re
+import sys
 from pathlib import Path
 from typing import Dict, List, Literal, Optional
 
@@ -25,6 +27,8 @@ QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 DEFAULT_IMAGE_REPOSITORY = "localhost:5000/tao-kfp"
+# The compiled pipeline, relative to the chart's files/ (see tao_kfp.resources).
+PIPELINE_PACKAGE = "pipelines/tao-classification.yaml"
 
 
 class _Model(BaseModel):
@@ -60,7 +64,9 @@ class Workspace(_Model):
     @classmethod
     def _absolute(cls, value: str) -> str:
         if not value.startswith("/") or value.rstrip("/") == "":
-            raise ValueError(f"workspace.mountPath must be an absolute path other than '/', got {value!r}")
+            raise ValueError(
+                f"workspace.mountPath must be an absolute path other than '/', got {value!r}"
+            )
         return value.rstrip("/")
 
 
@@ -131,7 +137,7 @@ class EnvironmentConfig(_Model):
     timeouts: Timeouts = Timeouts()
 
     @classmethod
-    def from_yaml(cls, path: "str | Path") -> "EnvironmentConfig":
+    def from_yaml(cls, path: str | Path) -> EnvironmentConfig:
         """Loads a config file (YAML, camelCase keys as in the chart's values)."""
         data = yaml.safe_load(Path(path).read_text()) or {}
         return cls.model_validate(data)
@@ -145,10 +151,174 @@ def _is_dns_label(value: str) -> bool:
     return re.match(DNS_LABEL_PATTERN, value) is not None
 
 
-def add_arguments(parser):
-    """Registers this subcommand's flags."""
+# Names the compiled package uses; they must match tao_kfp.pipeline and tao_kfp.tao.
+VALIDATE_TASK = "validate-inputs"
+NUM_GPUS_PARAMETER = "num_gpus"
+SECRET_ENV_NGC_API_KEY = "NGC_CLI_API_KEY"
+SECRET_ENV_MODEL_KEY = "TAO_MODEL_KEY"
+SHM_MOUNT_PATH = "/dev/shm"
 
 
-def run(args):
-    """Runs the subcommand."""
-    raise SystemExit("tao-kfp: not implemented yet")
+def load_package(path: str | Path) -> List[dict]:
+    """Reads a compiled pipeline package: the pipeline spec, then the platform spec (if any)."""
+    return [doc for doc in yaml.safe_load_all(Path(path).read_text()) if doc is not None]
+
+
+def dump_package(docs: List[dict]) -> str:
+    """Writes documents as multi-document YAML that KFP (and load_component_from_file) reads."""
+    return yaml.safe_dump_all(docs, sort_keys=True, width=100)
+
+
+def _constant(value: str) -> dict:
+    return {"runtimeValue": {"constant": value}}
+
+
+def _is_gpu_executor(executor: dict) -> bool:
+    # GPU steps are exactly the ones requesting an accelerator (tests pin this down).
+    return "accelerator" in executor.get("container", {}).get("resources", {})
+
+
+def _adapt_container(container: dict, env: EnvironmentConfig, gpu: bool) -> None:
+    container["image"] = env.images.tao if gpu else env.images.tools
+    if not gpu:
+        return
+    values = {"TAO_ENTRYPOINT": env.tao.entrypoint, "TAO_CONVERTER": env.tao.converter}
+    for variable in container.get("env", []):
+        if variable["name"] in values:
+            variable["value"] = values[variable["name"]]
+    accelerator = container["resources"]["accelerator"]
+    accelerator["resourceType"] = accelerator["type"] = env.gpu.resource
+
+
+def _toleration(toleration: Toleration) -> dict:
+    rendered = {
+        "key": toleration.key,
+        "operator": toleration.operator,
+        "value": toleration.value,
+        "effect": toleration.effect,
+        "tolerationSeconds": None
+        if toleration.toleration_seconds is None
+        else str(toleration.toleration_seconds),
+    }
+    return {k: v for k, v in rendered.items() if v is not None}
+
+
+def _adapt_platform_executor(config: dict, env: EnvironmentConfig, gpu: bool) -> None:
+    config["imagePullPolicy"] = env.images.pull_policy
+    pull_secrets = [
+        {"secretName": name, "secretNameParameter": _constant(name)}
+        for name in env.secrets.image_pull_secrets
+    ]
+    _set_or_drop(config, "imagePullSecret", pull_secrets)
+    for mount in config.get("pvcMount", []):
+        mount["constant"] = env.workspace.claim_name
+        mount["pvcNameParameter"] = _constant(env.workspace.claim_name)
+        mount["mountPath"] = env.workspace.mount_path
+    refs = {
+        SECRET_ENV_NGC_API_KEY: env.secrets.ngc_api_key,
+        SECRET_ENV_MODEL_KEY: env.secrets.model_key,
+    }
+    for secret in config.get("secretAsEnv", []):
+        for mapping in secret["keyToEnv"]:
+            ref = refs.get(mapping["envVar"])
+            if ref is not None:
+                mapping["secretKey"] = ref.key
+                secret["secretName"] = ref.name
+                secret["secretNameParameter"] = _constant(ref.name)
+    seconds = env.timeouts.gpu_step_seconds if gpu else env.timeouts.cpu_step_seconds
+    config["activeDeadlineSeconds"] = str(seconds)
+    config["securityContext"] = {
+        "runAsUser": str(env.workspace.run_as_user),
+        "runAsGroup": str(env.workspace.run_as_group),
+    }
+    if not gpu:
+        return
+    _set_or_drop(
+        config,
+        "nodeSelector",
+        {"labels": dict(env.gpu.node_selector)} if env.gpu.node_selector else None,
+    )
+    _set_or_drop(config, "tolerations", [_toleration(t) for t in env.gpu.tolerations])
+    for mount in config.get("emptyDirMounts", []):
+        if mount["mountPath"] == SHM_MOUNT_PATH:
+            mount["sizeLimit"] = env.gpu.shm_size
+
+
+def _set_or_drop(config: dict, key: str, value) -> None:
+    if value:
+        config[key] = value
+    else:
+        config.pop(key, None)
+
+
+def adapt_package(docs: List[dict], env: EnvironmentConfig) -> List[dict]:
+    """Rewrites a compiled pipeline package for ``env``; the input is left unchanged.
+
+    The one code path that turns the shipped package (compiled with the default config) into
+    the package for a cluster: images and pull policy, workspace claim and mount path,
+    Secret names and keys, pull secrets, GPU resource, the run form's num_gpus default, node
+    selector, tolerations, /dev/shm size, timeouts, security context, TAO commands, and the
+    workspace and TAO version constants given to step 1. A test proves the result equals
+    compiling ``make_pipeline(env)``.
+
+    Args:
+        docs: Documents from :func:`load_package`: pipeline spec, then platform spec.
+        env: The target environment.
+
+    Returns:
+        New documents for ``env``.
+    """
+    docs = copy.deepcopy(docs)
+    pipeline_spec = docs[0]
+    executors = pipeline_spec["deploymentSpec"]["executors"]
+    gpu_labels = {label for label, ex in executors.items() if _is_gpu_executor(ex)}
+    for label, executor in executors.items():
+        _adapt_container(executor["container"], env, label in gpu_labels)
+
+    root = pipeline_spec["root"]
+    root["inputDefinitions"]["parameters"][NUM_GPUS_PARAMETER]["defaultValue"] = float(
+        env.gpu.count
+    )
+    step_one = root["dag"]["tasks"][VALIDATE_TASK]["inputs"]["parameters"]
+    step_one["workspace"] = _constant(env.workspace.mount_path)
+    step_one["tao_version"] = _constant(env.tao.version)
+
+    platform = next((doc for doc in docs[1:] if "platforms" in doc), None)
+    if platform is not None:
+        platform_executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+        for label, config in platform_executors.items():
+            _adapt_platform_executor(config, env, label in gpu_labels)
+    return docs
+
+
+def add_arguments(parser) -> None:
+    """Registers ``render --config ENV.yaml [--package PATH] [--out PATH|-]``."""
+    parser.add_argument("--config", required=True, help="environment config YAML (camelCase keys)")
+    parser.add_argument(
+        "--package",
+        help="compiled pipeline to adapt (default: the shipped pipelines/tao-classification.yaml)",
+    )
+    parser.add_argument("--out", default="-", help="where to write the result; - for stdout")
+
+
+def run(args) -> int:
+    """Adapts the compiled package to the config and writes it (what the upload Job uploads)."""
+    from pydantic import ValidationError
+
+    from tao_kfp.resources import shipped_file
+
+    try:
+        env = EnvironmentConfig.from_yaml(args.config)
+    except ValidationError as error:
+        print(
+            f"tao-kfp render: invalid environment config {args.config}:\n{error}", file=sys.stderr
+        )
+        return 2
+    package = args.package or shipped_file(PIPELINE_PACKAGE)
+    text = dump_package(adapt_package(load_package(package), env))
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.out).write_text(text)
+        print(f"wrote {args.out} (adapted from {package})", file=sys.stderr)
+    return 0

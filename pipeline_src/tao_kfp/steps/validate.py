@@ -1,0 +1,500 @@
+"""Step 1: check every run parameter and the dataset, then render this run's TAO spec files.
+
+Everything that can be checked before a GPU is claimed is checked here, and all problems
+are reported together, each saying what is wrong and how to fix it.
+
+Dataset rule (class_folders): ``train/``, ``val/`` and ``test/`` exist with the same class
+folders, at least 2 classes; every class has at least ``MIN_TRAIN_PER_CLASS`` images in
+train and at least 1 in val and in test; the train split holds at least ``batch_size``
+images in total (one full batch: training and INT8 calibration need one). A sample of each
+class's images is opened with Pillow. For ``voc`` the same rule is applied to the split
+that the prepare step will produce.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import yaml
+
+from tao_kfp import dataset
+from tao_kfp.steps.common import RUN_LAYOUT
+
+DATASET_FORMATS = ("class_folders", "voc")
+DEFAULT_BASE_SPEC = "specs/classification_spec.cfg"
+PRETRAINED_CACHE = "models/pretrained"
+MIN_TRAIN_PER_CLASS = 2
+SAMPLE_PER_CLASS = 3
+MAX_GPUS = 16
+# org/model:version or org/team/model:version, as `ngc registry model download-version` takes.
+NGC_REF_PATTERN = re.compile(r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+){1,2}:[A-Za-z0-9_.-]+$")
+MODEL_EXTENSIONS = (".hdf5", ".tlt")
+
+# Spec fields the run form (or the pipeline) owns; setting them in spec_overrides would be
+# silently overwritten, so it is an error that names the run parameter to use instead.
+RESERVED_OVERRIDES = {
+    "train_config.n_epochs": "epochs / retrain_epochs",
+    "train_config.batch_size_per_gpu": "batch_size",
+    "train_config.train_dataset_path": "dataset_path",
+    "train_config.val_dataset_path": "dataset_path",
+    "eval_config.eval_dataset_path": "dataset_path",
+    "train_config.pretrained_model_path": "pretrained_model",
+    "eval_config.model_path": "(set by the pipeline)",
+}
+
+
+class InputError(ValueError):
+    """One or more run parameters are invalid; the message lists every problem and its fix."""
+
+
+@dataclass
+class RunPlan:
+    """Paths decided for this run; each becomes an output of step 1."""
+
+    run_dir: str
+    dataset_source: str
+    dataset_dir: str
+    train_spec: str
+    retrain_spec: str
+    pruned_model: str
+    pretrained_source: str
+    pretrained_cache: str
+
+
+def resolve_in_workspace(value: str, workspace: Path) -> Path:
+    """Resolves ``value`` (absolute, relative to the workspace, or ``file://``) to a path."""
+    if value.startswith("file://"):
+        value = value[len("file://") :]
+    path = Path(value)
+    if not path.is_absolute():
+        path = workspace / path
+    return Path(_normalise(path))
+
+
+def _normalise(path: Path) -> str:
+    # Lexical, not realpath: ".." cannot escape, but a symlink inside the workspace may point
+    # elsewhere (the local demo links a dataset in; on a cluster the pod must see the target).
+    import os
+
+    return os.path.normpath(os.path.abspath(path))
+
+
+def is_inside(path: Path, workspace: Path) -> bool:
+    """True when ``path`` (already resolved) lies under the workspace root."""
+    root = Path(_normalise(workspace))
+    return path == root or root in path.parents
+
+
+def _flatten(data: Dict[str, Any], prefix: str = "") -> List[str]:
+    keys = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            keys.extend(_flatten(value, dotted + "."))
+        keys.append(dotted)
+    return keys
+
+
+def parse_overrides(text: str) -> Dict[str, Any]:
+    """Parses the spec_overrides run parameter (YAML or JSON mapping; empty means none)."""
+    if not text.strip():
+        return {}
+    data = yaml.safe_load(text)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(
+            f"spec_overrides must be a YAML/JSON mapping such as "
+            f'{{"train_config": {{"mixup_alpha": 0.2}}}}, got {type(data).__name__}'
+        )
+    return data
+
+
+def check_numbers(
+    *,
+    epochs: int,
+    retrain_epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    prune_threshold: float,
+    num_gpus: int,
+) -> List[str]:
+    """Range checks of the numeric run parameters."""
+    errors = []
+    for name, value in (("epochs", epochs), ("retrain_epochs", retrain_epochs)):
+        if value < 1:
+            errors.append(f"{name} must be >= 1 (got {value}); set the number of epochs to run.")
+    if batch_size < 1:
+        errors.append(f"batch_size must be >= 1 (got {batch_size}); the notebook uses 64.")
+    if not learning_rate > 0:
+        errors.append(f"learning_rate must be > 0 (got {learning_rate}); the notebook uses 0.006.")
+    if not 0 < prune_threshold <= 1:
+        errors.append(
+            f"prune_threshold must be in (0, 1] (got {prune_threshold}); higher prunes more, "
+            "the notebook uses 0.6."
+        )
+    if not 1 <= num_gpus <= MAX_GPUS:
+        errors.append(f"num_gpus must be between 1 and {MAX_GPUS} (got {num_gpus}).")
+    return errors
+
+
+def _readable(image: Path) -> Optional[str]:
+    from PIL import Image
+
+    try:
+        with Image.open(image) as handle:
+            handle.verify()
+    except Exception as error:  # Pillow raises many types for bad files
+        return f"{image}: {error}"
+    return None
+
+
+def _sample(images: List[Path]) -> List[Path]:
+    if len(images) <= SAMPLE_PER_CLASS:
+        return images
+    step = (len(images) - 1) / (SAMPLE_PER_CLASS - 1)
+    return [images[round(i * step)] for i in range(SAMPLE_PER_CLASS)]
+
+
+def _check_counts(counts: Dict[str, Dict[str, int]], batch_size: int, where: str) -> List[str]:
+    """Applies the per-class minimum rule to ``{split: {class: n}}``."""
+    errors = []
+    minimum = {"train": MIN_TRAIN_PER_CLASS, "val": 1, "test": 1}
+    for split, need in minimum.items():
+        short = {c: n for c, n in counts.get(split, {}).items() if n < need}
+        if short:
+            listed = ", ".join(f"{c} ({n})" for c, n in sorted(short.items()))
+            errors.append(
+                f"{where}: {split} needs at least {need} image(s) per class; too few in: "
+                f"{listed}. Add images or drop those classes from every split."
+            )
+    total_train = sum(counts.get("train", {}).values())
+    if total_train < batch_size:
+        errors.append(
+            f"{where}: train holds {total_train} images but batch_size is {batch_size}; "
+            "training and INT8 calibration need at least one full batch. Lower batch_size "
+            "or add images."
+        )
+    return errors
+
+
+def check_class_folders(root: Path, batch_size: int) -> List[str]:
+    """Checks a ``train/val/test/<class>/`` dataset (layout, classes, counts, readable images)."""
+    missing = [s for s in dataset.SPLITS if not (root / s).is_dir()]
+    if missing:
+        return [
+            f"dataset {root} lacks {', '.join(s + '/' for s in missing)}: a class_folders "
+            "dataset needs train/, val/ and test/, each with one folder per class. For a "
+            "Pascal VOC 2012 folder set dataset_format=voc."
+        ]
+    layout = dataset.scan_class_folders(root)
+    errors = []
+    class_sets = {split: set(classes) for split, classes in layout.items()}
+    if len(set(map(frozenset, class_sets.values()))) > 1:
+        union = set().union(*class_sets.values())
+        for split, classes in class_sets.items():
+            lacking = sorted(union - classes)
+            if lacking:
+                errors.append(
+                    f"dataset {root}/{split} lacks class folders {lacking}; train, val and "
+                    "test must have the same class folders."
+                )
+    if len(class_sets["train"]) < 2:
+        errors.append(
+            f"dataset {root}/train has {len(class_sets['train'])} class folder(s); "
+            "classification needs at least 2."
+        )
+    counts = {s: {c: len(imgs) for c, imgs in classes.items()} for s, classes in layout.items()}
+    errors += _check_counts(counts, batch_size, f"dataset {root}")
+    unreadable = [
+        problem
+        for classes in layout.values()
+        for images in classes.values()
+        for problem in map(_readable, _sample(images))
+        if problem
+    ]
+    if unreadable:
+        errors.append("unreadable images (replace or delete them): " + "; ".join(unreadable[:10]))
+    return errors
+
+
+def check_voc(root: Path, batch_size: int) -> List[str]:
+    """Checks a Pascal VOC 2012 folder and the split the prepare step will make of it."""
+    if not (root / "JPEGImages").is_dir() or not (root / "ImageSets" / "Main").is_dir():
+        return [
+            f"dataset {root} is not a Pascal VOC 2012 folder: it needs JPEGImages/ and "
+            "ImageSets/Main/ (point dataset_path at VOCdevkit/VOC2012)."
+        ]
+    classes = dataset.voc_class_lists(root)
+    if len(classes) < 2:
+        return [f"{root}/ImageSets/Main has {len(classes)} *_trainval.txt list(s); need >= 2."]
+    counts: Dict[str, Dict[str, int]] = {s: {} for s in dataset.SPLITS}
+    for name, ids in classes.items():
+        for split, n in zip(dataset.SPLITS, dataset.split_counts(len(ids))):
+            counts[split][name] = n
+    errors = _check_counts(counts, batch_size, f"VOC dataset {root} after the 70/10/20 split")
+    missing, unreadable = [], []
+    for name, ids in classes.items():
+        for image_id in _sample(sorted(ids)):
+            image = root / "JPEGImages" / f"{image_id}.jpg"
+            if not image.is_file():
+                missing.append(f"{image} (class {name})")
+            elif problem := _readable(image):
+                unreadable.append(problem)
+    if missing:
+        errors.append("images listed in ImageSets but missing: " + "; ".join(missing[:10]))
+    if unreadable:
+        errors.append("unreadable images: " + "; ".join(unreadable[:10]))
+    return errors
+
+
+def classify_pretrained(value: str, workspace: Path) -> tuple[str, List[str]]:
+    """Normalises pretrained_model: "" (from scratch), an NGC ref, or an absolute file path."""
+    value = value.strip()
+    if not value:
+        return "", []
+    if not value.startswith(("file://", "/", ".")) and NGC_REF_PATTERN.match(value):
+        candidate = workspace / value
+        if not candidate.exists():
+            from tao_kfp.steps.pretrained import ngcsdk_available
+
+            if not ngcsdk_available():
+                return "", [
+                    f"pretrained_model {value!r} is an NGC reference, but the ngcsdk package "
+                    "is not installed in the tools image. Download the model onto the "
+                    "workspace and pass its path, or use an image with ngcsdk."
+                ]
+            return value, []
+    path = resolve_in_workspace(value, workspace)
+    if not is_inside(path, workspace):
+        return "", [
+            f"pretrained_model {value!r} resolves to {path}, outside the workspace "
+            f"{workspace}; copy the model onto the workspace volume."
+        ]
+    if not path.is_file():
+        return "", [
+            f"pretrained_model {value!r}: {path} does not exist. Use an NGC reference such "
+            "as nvidia/tao/pretrained_classification:resnet18, a model file on the "
+            "workspace, or an empty value to train from scratch."
+        ]
+    if path.suffix not in MODEL_EXTENSIONS:
+        return "", [f"pretrained_model {path} must be a .hdf5 or .tlt file."]
+    return str(path), []
+
+
+def _lr_scheduler(spec) -> Optional[str]:
+    fields = spec.train_config.lr_config.ListFields()
+    return fields[0][0].name if fields else None
+
+
+def render_specs(
+    base: Path,
+    overrides: Dict[str, Any],
+    *,
+    dataset_dir: Path,
+    epochs: int,
+    retrain_epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    pruned_model: str,
+    specs_dir: Path,
+) -> tuple[Path, Path, List[str]]:
+    """Writes train.cfg and retrain.cfg into ``specs_dir``; returns them and any problems."""
+    from tao_kfp import spec as spec_module
+
+    base_spec = spec_module.load_spec(base)
+    spec = spec_module.apply_overrides(base_spec, overrides) if overrides else base_spec
+    scheduler = _lr_scheduler(spec)
+    if scheduler is None:
+        return (
+            base,
+            base,
+            [
+                f"{base} has no train_config.lr_config; add one, e.g. lr_config {{ step "
+                "{ learning_rate: 0.006 step_size: 10 gamma: 0.1 } }."
+            ],
+        )
+    common = {
+        "train_config.batch_size_per_gpu": batch_size,
+        f"train_config.lr_config.{scheduler}.learning_rate": learning_rate,
+        "train_config.train_dataset_path": str(dataset_dir / "train"),
+        "train_config.val_dataset_path": str(dataset_dir / "val"),
+        "eval_config.eval_dataset_path": str(dataset_dir / "test"),
+        # Each evaluate step fills in the checkpoint train/retrain actually wrote.
+        "eval_config.model_path": "",
+    }
+    train = spec_module.apply_overrides(
+        spec, {**common, "train_config.n_epochs": epochs, "train_config.pretrained_model_path": ""}
+    )
+    retrain = spec_module.apply_overrides(
+        spec,
+        {
+            **common,
+            "train_config.n_epochs": retrain_epochs,
+            "train_config.pretrained_model_path": pruned_model,
+        },
+    )
+    problems = []
+    for name, rendered in (("train", train), ("retrain", retrain)):
+        problems += [f"{name} spec: {m}" for m in spec_module.validate_spec(rendered, "train")]
+    specs_dir.mkdir(parents=True, exist_ok=True)
+    train_path, retrain_path = specs_dir / "train.cfg", specs_dir / "retrain.cfg"
+    train_path.write_text(spec_module.dump_spec(train))
+    retrain_path.write_text(spec_module.dump_spec(retrain))
+    return train_path, retrain_path, problems
+
+
+def _base_spec_path(base_spec: str, workspace: Path) -> tuple[Optional[Path], List[str]]:
+    path = resolve_in_workspace(base_spec or DEFAULT_BASE_SPEC, workspace)
+    if not is_inside(path, workspace):
+        return None, [f"base_spec {base_spec!r} resolves to {path}, outside the workspace."]
+    if path.is_file():
+        return path, []
+    if (base_spec or DEFAULT_BASE_SPEC) == DEFAULT_BASE_SPEC:
+        # The chart's init Job writes it; without it, fall back to the spec this package ships.
+        from tao_kfp.resources import shipped_file
+
+        print(f"{path} not found: using the packaged notebook spec instead.", flush=True)
+        return shipped_file(DEFAULT_BASE_SPEC), []
+    return None, [f"base_spec {path} does not exist; give a spec file on the workspace."]
+
+
+def validate_inputs(
+    *,
+    workspace: str,
+    run_id: str,
+    tao_version: str,
+    dataset_path: str,
+    dataset_format: str,
+    pretrained_model: str,
+    epochs: int,
+    retrain_epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    prune_threshold: float,
+    num_gpus: int,
+    spec_overrides: str,
+    base_spec: str,
+) -> RunPlan:
+    """Validates the run parameters and dataset and writes the run's spec files.
+
+    Raises:
+        InputError: Listing every problem found, each with its fix.
+    """
+    root = Path(workspace)
+    if not root.is_dir():
+        raise InputError(
+            f"workspace {root} is not mounted: check workspace.claimName / mountPath in the "
+            "environment config."
+        )
+    errors = check_numbers(
+        epochs=epochs,
+        retrain_epochs=retrain_epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        prune_threshold=prune_threshold,
+        num_gpus=num_gpus,
+    )
+    if not run_id or "/" in run_id:
+        errors.append(f"run id {run_id!r} is not usable as a folder name.")
+    run_dir = root / "experiments" / run_id
+
+    # Dataset: where it is, and where TAO will read class folders from.
+    source = resolve_in_workspace(dataset_path, root) if dataset_path.strip() else None
+    dataset_dir = run_dir / RUN_LAYOUT["dataset"]
+    if dataset_format not in DATASET_FORMATS:
+        errors.append(
+            f"dataset_format must be one of {', '.join(DATASET_FORMATS)} (got {dataset_format!r})."
+        )
+    elif source is None:
+        errors.append("dataset_path is empty: give the dataset folder, relative to the workspace.")
+    elif not is_inside(source, root):
+        errors.append(f"dataset_path {dataset_path!r} resolves to {source}, outside the workspace.")
+    elif not source.is_dir():
+        errors.append(f"dataset_path {source} does not exist or is not a folder.")
+    elif dataset_format == "class_folders":
+        dataset_dir = source
+        errors += check_class_folders(source, batch_size)
+    else:
+        errors += check_voc(source, batch_size)
+
+    pretrained_source, problems = classify_pretrained(pretrained_model, root)
+    errors += problems
+
+    overrides: Dict[str, Any] = {}
+    try:
+        overrides = parse_overrides(spec_overrides)
+    except (InputError, yaml.YAMLError) as error:
+        errors.append(f"spec_overrides is not valid YAML/JSON: {error}")
+    for key in _flatten(overrides):
+        for reserved, parameter in RESERVED_OVERRIDES.items():
+            if key == reserved or key.startswith(reserved + "."):
+                errors.append(f"spec_overrides sets {key}; use the run parameter {parameter}.")
+        if re.fullmatch(r"train_config\.lr_config\.\w+\.learning_rate", key):
+            errors.append(f"spec_overrides sets {key}; use the run parameter learning_rate.")
+
+    base, problems = _base_spec_path(base_spec, root)
+    errors += problems
+    if errors or base is None:
+        raise InputError(_report(errors))
+
+    extension = ".hdf5" if tao_version == "5" else ".tlt"
+    pruned_model = run_dir / RUN_LAYOUT["prune"] / f"pruned_model{extension}"
+    from tao_kfp import spec as spec_module
+
+    try:
+        train_spec, retrain_spec, problems = render_specs(
+            base,
+            overrides,
+            dataset_dir=dataset_dir,
+            epochs=epochs,
+            retrain_epochs=retrain_epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            pruned_model=str(pruned_model),
+            specs_dir=run_dir / RUN_LAYOUT["specs"],
+        )
+    except spec_module.SpecError as error:
+        raise InputError(_report([f"spec: {error}"])) from error
+    if problems:
+        raise InputError(_report(problems))
+
+    plan = RunPlan(
+        run_dir=str(run_dir),
+        dataset_source=str(source) if dataset_format == "voc" else "",
+        dataset_dir=str(dataset_dir),
+        train_spec=str(train_spec),
+        retrain_spec=str(retrain_spec),
+        pruned_model=str(pruned_model),
+        pretrained_source=pretrained_source,
+        pretrained_cache=str(root / PRETRAINED_CACHE),
+    )
+    record = {
+        "run_id": run_id,
+        "parameters": {
+            "dataset_path": dataset_path,
+            "dataset_format": dataset_format,
+            "pretrained_model": pretrained_model,
+            "epochs": epochs,
+            "retrain_epochs": retrain_epochs,
+            "batch_size": batch_size,
+            "learning_rate": learning_rate,
+            "prune_threshold": prune_threshold,
+            "num_gpus": num_gpus,
+            "spec_overrides": spec_overrides,
+            "base_spec": str(base),
+        },
+        "plan": asdict(plan),
+    }
+    (run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+    print(json.dumps(record, indent=2), flush=True)
+    return plan
+
+
+def _report(errors: List[str]) -> str:
+    lines = "\n".join(f"  - {e}" for e in errors)
+    return f"{len(errors)} problem(s) with this run's inputs:\n{lines}"

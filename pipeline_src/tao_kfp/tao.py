@@ -1,0 +1,151 @@
+"""Runs TAO's own command line as a subprocess, streaming its output with secrets redacted.
+
+TAO 3.x images ship Python 3.6, so the step code (Python >= 3.9, kfp, this package) cannot
+import TAO; it calls TAO's ``classification`` command instead. The command is read from an
+environment variable so one pipeline serves TAO 3.x (``classification``), 4.x/5.x
+(``classification_tf1``) and the CPU backend (``<python> -m tao_kfp.cpu_backend``).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Iterable, List, Optional, Sequence
+
+# Environment variables holding credentials, set from Kubernetes Secrets on the steps that
+# need them. Their values are redacted from every line run_tao prints or returns.
+NGC_API_KEY_ENV = "NGC_CLI_API_KEY"
+MODEL_KEY_ENV = "TAO_MODEL_KEY"
+SECRET_ENV_NAMES = (NGC_API_KEY_ENV, MODEL_KEY_ENV)
+
+# command_env -> command used when the variable is unset (TAO 3.x names).
+DEFAULT_COMMANDS = {"TAO_ENTRYPOINT": "classification", "TAO_CONVERTER": "converter"}
+REDACTED = "****"
+SYSTEM_PATH_ENV = "TAO_KFP_SYSTEM_PATH"
+FAIL_MARKER = "Execution status: FAIL"
+
+
+class TaoCommandError(RuntimeError):
+    """A TAO command could not start, exited non-zero, or reported ``Execution status: FAIL``."""
+
+
+def model_key() -> str:
+    """Returns the TAO model key (``-k``) from the environment, or "" when none is configured."""
+    return os.environ.get(MODEL_KEY_ENV, "")
+
+
+def key_args() -> List[str]:
+    """Returns ``["-k", key]`` when a model key is configured, else ``[]`` (TAO 5 needs none)."""
+    key = model_key()
+    if key:
+        return ["-k", key]
+    print(
+        f"{MODEL_KEY_ENV} is not set: running TAO without -k. TAO 3.x needs a key; "
+        "set secrets.modelKey in the environment config.",
+        flush=True,
+    )
+    return []
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replaces every non-empty secret value in ``text`` by ``****``."""
+    # Longest first, so a secret that contains another is removed whole.
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+def _all_secrets(extra: Sequence[str]) -> List[str]:
+    return [*extra, *(os.environ.get(name, "") for name in SECRET_ENV_NAMES)]
+
+
+def command_prefix(command_env: str = "TAO_ENTRYPOINT") -> List[str]:
+    """Returns the command configured in ``command_env`` split into words."""
+    default = DEFAULT_COMMANDS.get(command_env, "")
+    return shlex.split(os.environ.get(command_env) or default)
+
+
+def run_tao(
+    args: Sequence[str],
+    *,
+    command_env: str = "TAO_ENTRYPOINT",
+    log_path: Optional[str | Path] = None,
+    secrets: Sequence[str] = (),
+) -> str:
+    """Runs ``<command from command_env> <args>`` and returns its redacted output.
+
+    Output is streamed line by line to stdout (and appended to ``log_path`` if given) with
+    every secret value replaced by ``****``; the values of the NGC and model key variables
+    are always treated as secrets.
+
+    Args:
+        args: Arguments after the command, e.g. ``["train", "-e", spec, "-r", out]``.
+        command_env: Environment variable holding the command (``TAO_ENTRYPOINT`` or
+            ``TAO_CONVERTER``).
+        log_path: Optional file that receives a copy of the redacted output.
+        secrets: Extra values to redact.
+
+    Returns:
+        The full redacted output (stdout and stderr interleaved).
+
+    Raises:
+        TaoCommandError: The command is missing, exits non-zero, or prints
+            ``Execution status: FAIL``.
+    """
+    all_secrets = _all_secrets(secrets)
+    command = command_prefix(command_env) + [str(a) for a in args]
+    shown = redact(shlex.join(command), all_secrets)
+    print(f"+ {shown}", flush=True)
+    env = dict(os.environ)
+    # TAO 5 sends telemetry after each task; a training cluster should not phone home.
+    env.setdefault("TELEMETRY_OPT_OUT", "yes")
+    # The TAO step image puts its isolated Python first on PATH for KFP; TAO gets its own PATH
+    # back so any `python3` it starts is TAO's (images/tao-step sets TAO_KFP_SYSTEM_PATH).
+    if env.get(SYSTEM_PATH_ENV):
+        env["PATH"] = env[SYSTEM_PATH_ENV]
+    try:
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            env=env,
+        )
+    except FileNotFoundError as error:
+        raise TaoCommandError(
+            f"command {command[0]!r} not found (from {command_env}). Set tao.entrypoint / "
+            "tao.converter in the environment config to the command of your TAO image: "
+            "'classification' for TAO 3.x, 'classification_tf1' for 4.x/5.x."
+        ) from error
+
+    lines: List[str] = []
+    log_file = None
+    if log_path is not None:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        log_file = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed below
+    try:
+        assert process.stdout is not None
+        for raw_line in process.stdout:
+            line = redact(raw_line, all_secrets)
+            lines.append(line)
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            if log_file is not None:
+                log_file.write(line)
+        returncode = process.wait()
+    finally:
+        if log_file is not None:
+            log_file.close()
+
+    output = "".join(lines)
+    failed_marker = any(line.strip().endswith(FAIL_MARKER) for line in lines)
+    if returncode != 0 or failed_marker:
+        tail = "".join(lines[-20:])
+        reason = f"exit code {returncode}" if returncode != 0 else f"'{FAIL_MARKER}'"
+        raise TaoCommandError(f"TAO command failed ({reason}): {shown}\nLast output:\n{tail}")
+    return output

@@ -1,0 +1,248 @@
+"""The committed pipeline package: in sync, DAG shape, GPU placement, run form, paths."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+import pytest
+import yaml
+
+from tao_kfp import compiler
+from tao_kfp.environment import EnvironmentConfig, load_package
+from tao_kfp.pipeline import STEP_KINDS
+
+GPU_STEPS = {name for name, kind in STEP_KINDS.items() if kind == "gpu"}
+CPU_STEPS = set(STEP_KINDS) - GPU_STEPS
+
+
+@lru_cache(maxsize=1)
+def package():
+    pipeline_spec, platform_spec = load_package(compiler.DEFAULT_OUTPUT)
+    return pipeline_spec, platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
+def tasks():
+    return package()[0]["root"]["dag"]["tasks"]
+
+
+def executor_of(task_name: str) -> str:
+    component = tasks()[task_name]["componentRef"]["name"]
+    return package()[0]["components"][component]["executorLabel"]
+
+
+def upstream(task: dict) -> set:
+    """Producers a task waits for: dependentTasks plus every data dependency."""
+    found = set(task.get("dependentTasks", []))
+    for kind in ("parameters", "artifacts"):
+        for value in task.get("inputs", {}).get(kind, {}).values():
+            for key in ("taskOutputParameter", "taskOutputArtifact"):
+                if key in value:
+                    found.add(value[key]["producerTask"])
+    return found
+
+
+def longest_chain() -> list:
+    graph = {name: upstream(task) for name, task in tasks().items()}
+    memo: dict = {}
+
+    def chain(name):
+        if name not in memo:
+            best = max((chain(parent) for parent in graph[name]), key=len, default=[])
+            memo[name] = best + [name]
+        return memo[name]
+
+    return max((chain(name) for name in graph), key=len)
+
+
+def test_committed_package_is_in_sync_with_source():
+    fresh = compiler.compile_to_text()
+    assert compiler.DEFAULT_OUTPUT.read_text() == fresh, (
+        f"files/pipelines is stale; run: {compiler.FIX_COMMAND}"
+    )
+
+
+def test_compile_check_fails_and_prints_the_fix_when_out_of_date(tmp_path, capsys):
+    from tao_kfp.cli import main
+
+    stale = tmp_path / "stale.yaml"
+    stale.write_text(compiler.DEFAULT_OUTPUT.read_text().replace("tao-classification", "old", 1))
+    assert main(["compile", "--check", "--out", str(stale)]) == 1
+    assert "tao-kfp compile" in capsys.readouterr().err
+    assert main(["compile", "--check"]) == 0
+
+
+def test_twelve_steps_with_the_agreed_names():
+    assert set(tasks()) == set(STEP_KINDS)
+    assert len(tasks()) == 12
+
+
+def test_longest_chain_is_seven_tasks():
+    chain = longest_chain()
+    assert len(chain) == 7
+    # prepare-dataset and download-pretrained tie for second place.
+    assert chain[0] == "validate-inputs"
+    assert chain[1] in {"prepare-dataset", "download-pretrained"}
+    assert chain[2:] == [
+        "train",
+        "prune",
+        "retrain",
+        "export-int8",
+        "convert-tensorrt",
+    ]
+
+
+@pytest.mark.parametrize(
+    "task, parents",
+    [
+        ("prepare-dataset", {"validate-inputs"}),
+        ("download-pretrained", {"validate-inputs"}),
+        ("train", {"validate-inputs", "prepare-dataset", "download-pretrained"}),
+        ("evaluate", {"validate-inputs", "train"}),
+        ("prune", {"validate-inputs", "train"}),
+        ("retrain", {"validate-inputs", "prepare-dataset", "prune"}),
+        ("re-evaluate", {"validate-inputs", "retrain"}),
+        ("inference", {"validate-inputs", "prepare-dataset", "retrain"}),
+        ("export-fp32", {"validate-inputs", "retrain"}),
+        ("export-int8", {"validate-inputs", "retrain"}),
+        ("convert-tensorrt", {"validate-inputs", "export-int8"}),
+    ],
+    ids=lambda value: value if isinstance(value, str) else "",
+)
+def test_each_step_waits_only_for_what_it_needs(task, parents):
+    assert upstream(tasks()[task]) == parents
+
+
+def test_validate_runs_first():
+    assert upstream(tasks()["validate-inputs"]) == set()
+
+
+def test_accelerator_requested_by_exactly_the_gpu_steps():
+    executors = package()[0]["deploymentSpec"]["executors"]
+    for name in STEP_KINDS:
+        resources = executors[executor_of(name)]["container"].get("resources", {})
+        assert ("accelerator" in resources) == (name in GPU_STEPS), name
+    for name in ("train", "retrain"):
+        count = executors[executor_of(name)]["container"]["resources"]["accelerator"]
+        assert "num_gpus" in count["resourceCount"], "train/retrain GPUs come from num_gpus"
+
+
+def test_scheduling_and_shm_only_on_gpu_executors():
+    platform = package()[1]
+    for name in STEP_KINDS:
+        config = platform[executor_of(name)]
+        gpu = name in GPU_STEPS
+        assert ("nodeSelector" in config) == gpu, name
+        assert ("tolerations" in config) == gpu, name
+        assert ("emptyDirMounts" in config) == gpu, name
+
+
+def test_every_step_mounts_the_workspace_runs_as_the_workspace_user_and_has_a_deadline():
+    env = EnvironmentConfig()
+    for name in STEP_KINDS:
+        config = package()[1][executor_of(name)]
+        assert config["pvcMount"][0]["constant"] == env.workspace.claim_name
+        assert config["pvcMount"][0]["mountPath"] == env.workspace.mount_path
+        assert config["securityContext"] == {"runAsUser": "1000", "runAsGroup": "1000"}
+        assert int(config["activeDeadlineSeconds"]) > 0
+
+
+def test_secrets_only_where_needed():
+    for name in STEP_KINDS:
+        config = package()[1][executor_of(name)]
+        env_vars = {m["envVar"] for s in config.get("secretAsEnv", []) for m in s["keyToEnv"]}
+        expected = {"TAO_MODEL_KEY"} if name in GPU_STEPS else set()
+        if name == "download-pretrained":
+            expected = {"NGC_CLI_API_KEY"}
+        assert env_vars == expected, name
+
+
+def test_caching_disabled_on_every_step():
+    for name, task in tasks().items():
+        assert not task["cachingOptions"].get("enableCache", False), name
+
+
+def test_images_match_the_step_kind():
+    env = EnvironmentConfig()
+    executors = package()[0]["deploymentSpec"]["executors"]
+    for name, kind in STEP_KINDS.items():
+        image = executors[executor_of(name)]["container"]["image"]
+        assert image == (env.images.tao if kind == "gpu" else env.images.tools), name
+
+
+def test_nothing_is_pip_installed_at_run_time():
+    text = compiler.DEFAULT_OUTPUT.read_text()
+    assert "pip install" not in text
+
+
+def test_run_form_has_at_most_twelve_parameters_and_no_cluster_plumbing():
+    parameters = package()[0]["root"]["inputDefinitions"]["parameters"]
+    assert len(parameters) <= 12
+    assert set(parameters) == {
+        "dataset_path",
+        "dataset_format",
+        "pretrained_model",
+        "epochs",
+        "retrain_epochs",
+        "batch_size",
+        "learning_rate",
+        "prune_threshold",
+        "num_gpus",
+        "spec_overrides",
+        "base_spec",
+    }
+    for name, parameter in parameters.items():
+        assert parameter.get("description"), f"run parameter {name} has no description"
+
+
+def test_run_directory_is_per_run():
+    inputs = tasks()["validate-inputs"]["inputs"]["parameters"]
+    assert inputs["run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
+    assert inputs["workspace"]["runtimeValue"]["constant"] == "/workspace"
+
+
+def test_no_step_hard_codes_a_checkpoint_file_name():
+    text = compiler.DEFAULT_OUTPUT.read_text()
+    assert not re.search(r"_\d{3}\.(tlt|hdf5)", text)
+
+
+def test_final_model_is_a_pipeline_output():
+    outputs = package()[0]["root"]["dag"]["outputs"]["artifacts"]
+    (selector,) = [s for o in outputs.values() for s in o["artifactSelectors"]]
+    assert selector == {"outputArtifactKey": "model", "producerSubtask": "retrain"}
+
+
+def test_evaluate_publishes_metrics_and_confusion_matrix():
+    components = package()[0]["components"]
+    for task in ("evaluate", "re-evaluate"):
+        component = components[tasks()[task]["componentRef"]["name"]]
+        artifacts = component["outputDefinitions"]["artifacts"]
+        types = {a["artifactType"]["schemaTitle"] for a in artifacts.values()}
+        assert types == {"system.Metrics", "system.ClassificationMetrics"}
+
+
+def test_display_names_are_readable_and_numbered():
+    names = [task["taskInfo"]["name"] for task in tasks().values()]
+    assert all(re.match(r"^\d+\. [A-Z]", name) for name in names), names
+
+
+def test_package_loads_as_a_kfp_component():
+    from kfp import components
+
+    loaded = components.load_component_from_file(str(compiler.DEFAULT_OUTPUT))
+    assert loaded.name == "tao-classification"
+
+
+def test_compiled_yaml_parses_as_two_documents():
+    docs = list(yaml.safe_load_all(compiler.DEFAULT_OUTPUT.read_text()))
+    assert len(docs) == 2
+
+
+def test_tao_commands_are_set_on_gpu_steps_only():
+    executors = package()[0]["deploymentSpec"]["executors"]
+    for name, kind in STEP_KINDS.items():
+        env = {
+            v["name"]: v["value"] for v in executors[executor_of(name)]["container"].get("env", [])
+        }
+        expected = {"TAO_ENTRYPOINT": "classification", "TAO_CONVERTER": "converter"}
+        assert env == (expected if kind == "gpu" else {}), name

@@ -1,0 +1,229 @@
+"""adapt_package: the one rewrite path agrees with compiling for the environment."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+import yaml
+
+from tao_kfp import compiler
+from tao_kfp.environment import (
+    EnvironmentConfig,
+    adapt_package,
+    dump_package,
+    load_package,
+)
+from tao_kfp.pipeline import STEP_KINDS
+
+SENTINEL = "s3ntinel-VALUE-do-not-leak-9f2c"
+
+NON_DEFAULT = {
+    "images": {
+        "tao": "registry.example.com/ml/tao-step:5.0.0",
+        "tools": "registry.example.com/ml/tools:5.0.0",
+        "pullPolicy": "Always",
+    },
+    "workspace": {
+        "claimName": "team-a-data",
+        "mountPath": "/mnt/team-a",
+        "runAsUser": 2001,
+        "runAsGroup": 3001,
+    },
+    "secrets": {
+        "ngcApiKey": {"name": "ngc-credentials", "key": "api-key"},
+        "modelKey": {"name": "tao-model", "key": "model-key"},
+        "imagePullSecrets": ["nvcr-pull", "internal-pull"],
+    },
+    "gpu": {
+        "resource": "nvidia.com/mig-1g.10gb",
+        "count": 2,
+        "nodeSelector": {"pool": "a100-mig", "topology.kubernetes.io/zone": "z1"},
+        "tolerations": [
+            {
+                "key": "dedicated",
+                "operator": "Equal",
+                "value": "ml",
+                "effect": "NoExecute",
+                "tolerationSeconds": 120,
+            },
+            {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+        ],
+        "shmSize": "4Gi",
+    },
+    "tao": {"entrypoint": "classification_tf1", "converter": "tao-converter", "version": "5"},
+    "timeouts": {"cpuStepSeconds": 900, "gpuStepSeconds": 36000},
+}
+
+
+@cache
+def compiled(env_json: str = "") -> str:
+    env = EnvironmentConfig.model_validate_json(env_json) if env_json else None
+    return compiler.compile_to_text(env)
+
+
+def non_default_env() -> EnvironmentConfig:
+    return EnvironmentConfig.model_validate(NON_DEFAULT)
+
+
+def parse(text: str) -> list:
+    return [doc for doc in yaml.safe_load_all(text) if doc is not None]
+
+
+def platform_executors(docs: list) -> dict:
+    return docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+
+
+def executor_label(docs: list, task: str) -> str:
+    component = docs[0]["root"]["dag"]["tasks"][task]["componentRef"]["name"]
+    return docs[0]["components"][component]["executorLabel"]
+
+
+def test_adapting_the_default_package_equals_compiling_for_the_environment():
+    env = non_default_env()
+    adapted = adapt_package(parse(compiled()), env)
+    assert adapted == parse(compiled(env.model_dump_json()))
+
+
+def test_adapting_with_the_default_config_changes_nothing():
+    docs = parse(compiled())
+    assert adapt_package(docs, EnvironmentConfig()) == docs
+
+
+def test_adapt_does_not_modify_its_input():
+    docs = parse(compiled())
+    before = yaml.safe_dump_all(docs)
+    adapt_package(docs, non_default_env())
+    assert yaml.safe_dump_all(docs) == before
+
+
+def test_empty_scheduling_settings_drop_the_keys():
+    env = EnvironmentConfig.model_validate(
+        {"gpu": {"nodeSelector": {}, "tolerations": []}, "secrets": {"imagePullSecrets": []}}
+    )
+    adapted = adapt_package(parse(compiled()), env)
+    assert adapted == parse(compiled(env.model_dump_json()))
+    for config in platform_executors(adapted).values():
+        assert not {"nodeSelector", "tolerations", "imagePullSecret"} & set(config)
+
+
+@pytest.fixture(scope="module")
+def adapted_non_default() -> list:
+    return adapt_package(parse(compiled()), non_default_env())
+
+
+def test_non_default_values_reach_the_gpu_platform_spec(adapted_non_default):
+    config = platform_executors(adapted_non_default)[executor_label(adapted_non_default, "train")]
+    assert config["nodeSelector"] == {
+        "labels": {"pool": "a100-mig", "topology.kubernetes.io/zone": "z1"}
+    }
+    assert config["tolerations"] == [
+        {
+            "key": "dedicated",
+            "operator": "Equal",
+            "value": "ml",
+            "effect": "NoExecute",
+            "tolerationSeconds": "120",
+        },
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"},
+    ]
+    assert config["pvcMount"] == [
+        {
+            "constant": "team-a-data",
+            "mountPath": "/mnt/team-a",
+            "pvcNameParameter": {"runtimeValue": {"constant": "team-a-data"}},
+        }
+    ]
+    assert config["secretAsEnv"][0]["secretName"] == "tao-model"
+    assert config["secretAsEnv"][0]["keyToEnv"] == [
+        {"envVar": "TAO_MODEL_KEY", "secretKey": "model-key"}
+    ]
+    assert [s["secretName"] for s in config["imagePullSecret"]] == ["nvcr-pull", "internal-pull"]
+    assert config["imagePullPolicy"] == "Always"
+    assert config["emptyDirMounts"][0]["sizeLimit"] == "4Gi"
+    assert config["activeDeadlineSeconds"] == "36000"
+    assert config["securityContext"] == {"runAsUser": "2001", "runAsGroup": "3001"}
+
+
+def test_non_default_values_reach_the_cpu_platform_spec(adapted_non_default):
+    label = executor_label(adapted_non_default, "download-pretrained")
+    config = platform_executors(adapted_non_default)[label]
+    assert config["secretAsEnv"][0]["secretName"] == "ngc-credentials"
+    assert config["secretAsEnv"][0]["keyToEnv"] == [
+        {"envVar": "NGC_CLI_API_KEY", "secretKey": "api-key"}
+    ]
+    assert config["activeDeadlineSeconds"] == "900"
+    assert "nodeSelector" not in config and "tolerations" not in config
+
+
+def test_non_default_values_reach_the_pipeline_spec(adapted_non_default):
+    spec = adapted_non_default[0]
+    executors = spec["deploymentSpec"]["executors"]
+    for task, kind in STEP_KINDS.items():
+        container = executors[executor_label(adapted_non_default, task)]["container"]
+        if kind == "gpu":
+            assert container["image"] == "registry.example.com/ml/tao-step:5.0.0"
+            assert container["resources"]["accelerator"]["resourceType"] == "nvidia.com/mig-1g.10gb"
+            assert {"name": "TAO_ENTRYPOINT", "value": "classification_tf1"} in container["env"]
+            assert {"name": "TAO_CONVERTER", "value": "tao-converter"} in container["env"]
+        else:
+            assert container["image"] == "registry.example.com/ml/tools:5.0.0"
+            assert "resources" not in container
+    assert spec["root"]["inputDefinitions"]["parameters"]["num_gpus"]["defaultValue"] == 2
+    step_one = spec["root"]["dag"]["tasks"]["validate-inputs"]["inputs"]["parameters"]
+    assert step_one["workspace"]["runtimeValue"]["constant"] == "/mnt/team-a"
+    assert step_one["tao_version"]["runtimeValue"]["constant"] == "5"
+
+
+def test_render_cli_writes_the_adapted_package(tmp_path, capsys):
+    from tao_kfp.cli import main
+
+    config = tmp_path / "env.yaml"
+    config.write_text(non_default_env().to_yaml())
+    out = tmp_path / "pipeline.yaml"
+    assert main(["render", "--config", str(config), "--out", str(out)]) == 0
+    assert load_package(out) == adapt_package(parse(compiled()), non_default_env())
+    assert main(["render", "--config", str(config)]) == 0
+    assert "registry.example.com/ml/tao-step:5.0.0" in capsys.readouterr().out
+
+
+def test_render_cli_rejects_an_invalid_config(tmp_path, capsys):
+    from tao_kfp.cli import main
+
+    config = tmp_path / "env.yaml"
+    config.write_text("gpu:\n  resource: not a resource\n")
+    assert main(["render", "--config", str(config), "--out", str(tmp_path / "x.yaml")]) == 2
+    assert "gpu.resource" in capsys.readouterr().err
+
+
+def test_dump_and_load_round_trip(tmp_path):
+    docs = parse(compiled())
+    path = tmp_path / "p.yaml"
+    path.write_text(dump_package(docs))
+    assert load_package(path) == docs
+
+
+def test_secret_values_never_reach_the_package(monkeypatch, tmp_path):
+    # Secret values sit in the environment of the compiling process; the config only names them.
+    monkeypatch.setenv("NGC_CLI_API_KEY", SENTINEL)
+    monkeypatch.setenv("TAO_MODEL_KEY", SENTINEL)
+    env = EnvironmentConfig.model_validate(
+        {
+            **NON_DEFAULT,
+            "secrets": {
+                "ngcApiKey": {"name": "ngc-credentials", "key": "api-key"},
+                "modelKey": {"name": "tao-model", "key": "model-key"},
+            },
+        }
+    )
+    fresh = compiler.compile_to_text(env)
+    adapted = dump_package(adapt_package(parse(compiler.compile_to_text()), env))
+    for text in (fresh, adapted):
+        assert SENTINEL not in text
+        docs = parse(text)
+        for executor in docs[0]["deploymentSpec"]["executors"].values():
+            container = executor["container"]
+            words = container.get("command", []) + container.get("args", [])
+            words += [v["value"] for v in container.get("env", [])]
+            assert not any(SENTINEL in word for word in words)
+        assert "TAO_MODEL_KEY" in text  # referenced by name only

@@ -1,0 +1,76 @@
+"""run_tao: streams output, redacts secrets, reports failures with the fix."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+
+from tao_kfp.tao import TaoCommandError, key_args, redact, run_tao
+
+SENTINEL = "s3ntinel-VALUE-do-not-leak-9f2c"
+ECHO = f"{sys.executable} -c"
+
+
+def test_output_is_streamed_and_returned_with_secrets_redacted(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("TAO_ENTRYPOINT", ECHO)
+    monkeypatch.setenv("TAO_MODEL_KEY", SENTINEL)
+    log = tmp_path / "logs" / "tao.log"
+    script = "import sys; print('key is', sys.argv[1]); print('done')"
+    output = run_tao([script, SENTINEL], log_path=log)
+    printed = capsys.readouterr().out
+    for text in (output, printed, log.read_text()):
+        assert SENTINEL not in text
+    assert "key is ****" in output
+    assert "done" in printed
+    assert "+ " in printed and "****" in printed.splitlines()[0]  # the echoed command too
+
+
+def test_explicit_secrets_are_redacted(monkeypatch, capsys):
+    monkeypatch.setenv("TAO_ENTRYPOINT", ECHO)
+    output = run_tao(["print('token abc123xyz')"], secrets=["abc123xyz"])
+    assert output.strip() == "token ****"
+    assert "abc123xyz" not in capsys.readouterr().out
+
+
+def test_non_zero_exit_raises_with_the_tail(monkeypatch):
+    monkeypatch.setenv("TAO_ENTRYPOINT", ECHO)
+    with pytest.raises(TaoCommandError, match="exit code 3") as error:
+        run_tao(["import sys; print('bad spec'); sys.exit(3)"])
+    assert "bad spec" in str(error.value)
+
+
+def test_execution_status_fail_raises_even_with_exit_zero(monkeypatch):
+    monkeypatch.setenv("TAO_ENTRYPOINT", ECHO)
+    with pytest.raises(TaoCommandError, match="Execution status: FAIL"):
+        run_tao(["print('2023 [TAO Toolkit] [INFO] root 1: Execution status: FAIL')"])
+
+
+def test_missing_command_says_which_setting_to_change(monkeypatch):
+    monkeypatch.setenv("TAO_ENTRYPOINT", "no-such-tao-command")
+    with pytest.raises(TaoCommandError, match="tao.entrypoint"):
+        run_tao(["train"])
+
+
+def test_converter_uses_its_own_variable(monkeypatch):
+    monkeypatch.setenv("TAO_ENTRYPOINT", "no-such-tao-command")
+    monkeypatch.setenv("TAO_CONVERTER", ECHO)
+    assert run_tao(["print('engine')"], command_env="TAO_CONVERTER").strip() == "engine"
+
+
+def test_key_args(monkeypatch):
+    monkeypatch.setenv("TAO_MODEL_KEY", "k")
+    assert key_args() == ["-k", "k"]
+    monkeypatch.delenv("TAO_MODEL_KEY")
+    assert key_args() == []
+
+
+def test_redact_prefers_the_longest_secret():
+    assert redact("abcdef abc", ["abc", "abcdef"]) == "**** ****"
+    assert redact("text", ["", None or ""]) == "text"
+
+
+def test_tao_gets_the_image_system_path_back(monkeypatch):
+    monkeypatch.setenv("TAO_ENTRYPOINT", ECHO)
+    monkeypatch.setenv("TAO_KFP_SYSTEM_PATH", "/usr/local/sbin:/usr/bin")
+    assert run_tao(["import os; print(os.environ['PATH'])"]).strip() == "/usr/local/sbin:/usr/bin"
