@@ -12,9 +12,9 @@ import tempfile
 from pathlib import Path
 
 from tao_kfp.environment import PIPELINE_PACKAGE, EnvironmentConfig
-from tao_kfp.resources import _REPO_FILES
+from tao_kfp.resources import SOURCE_FILES
 
-DEFAULT_OUTPUT = _REPO_FILES / PIPELINE_PACKAGE
+DEFAULT_OUTPUT = SOURCE_FILES / PIPELINE_PACKAGE
 FIX_COMMAND = "tao-kfp compile   (or: make compile), then commit " + f"files/{PIPELINE_PACKAGE}"
 
 

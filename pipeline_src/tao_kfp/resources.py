@@ -5,7 +5,7 @@ from pathlib import Path
 
 # In a source checkout (editable install) the files live in the chart's files/ folder;
 # in a wheel hatch force-includes them into the package.
-_REPO_FILES = Path(__file__).resolve().parents[2] / "files"
+SOURCE_FILES = Path(__file__).resolve().parents[2] / "files"
 
 
 def shipped_file(relative: str) -> Path:
@@ -13,9 +13,9 @@ def shipped_file(relative: str) -> Path:
     packaged = resources.files("tao_kfp").joinpath(relative)
     if packaged.is_file():
         return Path(str(packaged))
-    candidate = _REPO_FILES / relative
+    candidate = SOURCE_FILES / relative
     if candidate.is_file():
         return candidate
     raise FileNotFoundError(
-        f"shipped file {relative!r} not found in the tao_kfp package or in {_REPO_FILES}"
+        f"shipped file {relative!r} not found in the tao_kfp package or in {SOURCE_FILES}"
     )

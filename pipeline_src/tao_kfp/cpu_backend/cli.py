@@ -1,0 +1,133 @@
+"""Command line of the CPU backend: ``tao-kfp-cpu <sub> [global flags] [flags]``.
+
+Speaks TAO 3.x's ``classification`` CLI (same subcommands, same short flags) plus ``converter``
+(tao-converter's flags), so the pipeline's steps run unchanged with
+``TAO_ENTRYPOINT="<python> -m tao_kfp.cpu_backend"`` and
+``TAO_CONVERTER="<python> -m tao_kfp.cpu_backend converter"``.
+It is a stand-in to exercise the pipeline on a laptop, not a replacement for TAO.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Optional, Sequence, TextIO
+
+# When set, each command appends {"task", "seconds", "exit_code"} as a JSON line to this file,
+# so a local run can tell the backend's own compute time from orchestration overhead.
+TIMINGS_ENV = "TAO_KFP_BACKEND_TIMINGS"
+
+# subcommand -> (module, help). Modules import torch lazily inside run().
+SUBCOMMANDS = {
+    "train": ("tao_kfp.cpu_backend.train", "train a classifier (writes weights/, training.csv)"),
+    "evaluate": ("tao_kfp.cpu_backend.evaluate", "evaluate eval_config.model_path"),
+    "prune": ("tao_kfp.cpu_backend.prune", "prune filters by norm (structured)"),
+    "inference": ("tao_kfp.cpu_backend.inference", "classify one image or a folder"),
+    "export": ("tao_kfp.cpu_backend.export", "export to .etlt (an ONNX model here)"),
+    "calibration_tensorfile": (
+        "tao_kfp.cpu_backend.calibrate",
+        "write INT8 calibration batches to a TensorFile",
+    ),
+    "converter": ("tao_kfp.cpu_backend.convert", "build an engine (ONNX Runtime model)"),
+}
+
+
+def add_global_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags TAO's entrypoint takes for every task; on CPU they are accepted and noted."""
+    group = parser.add_argument_group("global flags (TAO entrypoint)")
+    group.add_argument("--gpus", type=int, default=1, help="number of GPUs (CPU: ignored)")
+    group.add_argument("--gpu_index", type=int, nargs="+", default=None, help="GPU ids (ignored)")
+    group.add_argument("-np", "--num_processes", type=int, default=-1, help="processes (ignored)")
+    group.add_argument("--use_amp", action="store_true", help="mixed precision (ignored on CPU)")
+    group.add_argument("--log_file", default=None, help="also append all output to this file")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The parser with one sub-parser per TAO subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="tao-kfp-cpu",
+        description="CPU stand-in for TAO 3.x classification (for local pipeline runs only).",
+    )
+    subparsers = parser.add_subparsers(dest="task", required=True, metavar="TASK")
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(_module=module_name)
+        importlib.import_module(module_name).add_arguments(sub)
+        add_global_arguments(sub)
+    return parser
+
+
+class _Tee:
+    """Writes to a stream and to a log file, flushing both so progress shows up line by line."""
+
+    def __init__(self, stream: TextIO, log_file: TextIO):
+        self._stream = stream
+        self._log_file = log_file
+
+    def write(self, text: str) -> int:
+        self._stream.write(text)
+        self._log_file.write(text)
+        if "\n" in text:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
+        self._log_file.flush()
+
+    def isatty(self) -> bool:
+        return False
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``tao-kfp-cpu`` and ``python -m tao_kfp.cpu_backend``."""
+    from tao_kfp.cpu_backend.common import BackendError
+
+    args = build_parser().parse_args(argv)
+    started = time.monotonic()
+    exit_code = 1
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+    saved = sys.stdout, sys.stderr
+    log_handle = None
+    if args.log_file:
+        Path(args.log_file).parent.mkdir(parents=True, exist_ok=True)
+        log_handle = open(args.log_file, "a", encoding="utf-8")  # closed in the finally below
+        sys.stdout, sys.stderr = _Tee(sys.stdout, log_handle), _Tee(sys.stderr, log_handle)
+    try:
+        if args.gpus > 1 or args.use_amp:
+            print(
+                f"note: --gpus {args.gpus}{' --use_amp' if args.use_amp else ''} requested; "
+                "the CPU backend trains in one process in float32",
+                flush=True,
+            )
+        exit_code = importlib.import_module(args._module).run(args)
+        return exit_code
+    except BackendError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        sys.stdout, sys.stderr = saved
+        if log_handle is not None:
+            log_handle.close()
+        _record_timing(args.task, time.monotonic() - started, exit_code)
+
+
+def _record_timing(task: str, seconds: float, exit_code: int) -> None:
+    path = os.environ.get(TIMINGS_ENV)
+    if path:
+        record = {"task": task, "seconds": round(seconds, 3), "exit_code": exit_code}
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(record) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""Helpers shared by the CPU backend's subcommands: TAO-style logging, errors, spec access."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+MAIN_LOGGER = "__main__"
+PRUNE_LOGGER = "iva.common.magnet_prune"
+
+
+class BackendError(Exception):
+    """A failure the user can fix; the CLI prints the message and exits 1."""
+
+
+def log(message: str, *, name: str = MAIN_LOGGER, level: str = "INFO") -> None:
+    """Prints one TAO 3.x log line: ``YYYY-MM-DD HH:MM:SS,mmm [INFO] <name>: <message>``."""
+    now = datetime.now()
+    stamp = f"{now:%Y-%m-%d %H:%M:%S},{now.microsecond // 1000:03d}"
+    print(f"{stamp} [{level}] {name}: {message}", flush=True)
+
+
+def say(text: str = "") -> None:
+    """Prints a plain output line (Keras-style output has no log prefix) and flushes it."""
+    print(text, flush=True)
+
+
+def use_all_cores() -> None:
+    """Lets torch use every core (its default can be lower in containers).
+
+    ``OMP_NUM_THREADS``, when set, wins: it is how a user shares the cores with other work.
+    """
+    import torch
+
+    if not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(os.cpu_count() or 1)
+
+
+def load_experiment_spec(path: str, task: str | None = None) -> Any:
+    """Loads the protobuf-text spec with ``tao_kfp.spec``; checks the TAO rules for ``task``.
+
+    Raises:
+        BackendError: the file is missing or invalid, naming the file and the fields.
+    """
+    from tao_kfp.spec import SpecError, load_spec, validate_spec
+
+    if not path:
+        raise BackendError("no experiment spec: pass it with -e <spec file>")
+    try:
+        spec = load_spec(path)
+    except SpecError as error:
+        raise BackendError(str(error)) from None
+    if task is not None:
+        problems = validate_spec(spec, task)
+        if problems:
+            listed = "\n  - ".join(problems)
+            raise BackendError(f"{path} is not valid for {task}:\n  - {listed}")
+    return spec
+
+
+def input_shape(spec: Any) -> tuple[int, int, int]:
+    """``model_config.input_image_size`` ("C,H,W") as integers."""
+    text = spec.model_config.input_image_size
+    try:
+        channels, height, width = (int(part) for part in text.split(","))
+    except ValueError:
+        raise BackendError(
+            f'model_config.input_image_size must be "C,H,W" such as "3,224,224" (got {text!r})'
+        ) from None
+    if channels not in (1, 3):
+        raise BackendError(f"model_config.input_image_size: channels must be 1 or 3 (got {text})")
+    return channels, height, width
+
+
+def refuse_existing(path: str, flag: str) -> Path:
+    """Returns ``path`` (parent created) or fails if it exists, as TAO's export does."""
+    target = Path(path)
+    if target.exists():
+        raise BackendError(
+            f"{target} already exists ({flag}); TAO does not overwrite it. "
+            "Delete it or pass a new path."
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+def progress_bar(description: str, done: int, total: int, width: int = 30) -> str:
+    """A tqdm-like bar, e.g. ``Writing calibration tensorfile: 100%|####| 4/4``."""
+    filled = width * done // max(total, 1)
+    percent = 100 * done // max(total, 1)
+    return f"{description}: {percent:3d}%|{'#' * filled}{' ' * (width - filled)}| {done}/{total}"
