@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml Chart.yaml
 
 tools: $(HELM3) $(HELM4) $(CHECKOV) $(README_GENERATOR) ## Fetch pinned helm 3 and 4, checkov and the README generator into .tools/
 
-$(TOOLS)/helm-%/helm:
+$(CURDIR)/$(TOOLS)/helm-%/helm:
 	hack/get-helm.sh $* $(TOOLS)/helm-$*
 
 $(CHECKOV):
