@@ -134,7 +134,7 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
     def tao_classification(
         dataset_path: str,
         dataset_format: str = "class_folders",
-        pretrained_model: str = "",
+        pretrained_model: str = "nvidia/tao/pretrained_classification:resnet18",
         epochs: int = 80,
         retrain_epochs: int = 80,
         batch_size: int = 64,
