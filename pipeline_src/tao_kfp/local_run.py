@@ -85,6 +85,7 @@ class LocalRunSummary:
     parameters_after_pruning: Optional[int] = None
     model_sizes_mb: Dict[str, float] = field(default_factory=dict)
     metrics: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    final_model: Optional[str] = None  # the pipeline-level output Model (retrained checkpoint)
     report: str = ""
 
     @property
@@ -218,7 +219,7 @@ def run_local(
             # and the step images are stood in for by this very environment.
             warnings.filterwarnings("ignore", message=r"Task .* no effect in the current local")
             warnings.filterwarnings("ignore", message=r".*custom or non-Python base image")
-            pipeline(**arguments)
+            task = pipeline(**arguments)
     finally:
         root_logger.removeFilter(progress)
         if previous_timings_env is None:
@@ -241,6 +242,8 @@ def run_local(
         steps=steps,
         outputs=outputs,
     )
+    if not failed:
+        summary.final_model = task.output.path
     summary.report = str(_write_report(out, summary, outputs))
     (out / "summary.json").write_text(
         json.dumps(
@@ -393,6 +396,7 @@ def format_summary(summary: LocalRunSummary) -> str:
     lines += [
         f"  backend compute / orchestration: {summary.backend_seconds:.1f} s / "
         f"{summary.orchestration_seconds:.1f} s",
+        f"  final model (pipeline output): {summary.final_model or 'n/a'}",
         f"  report : {summary.report}",
         f"  summary: {Path(summary.output_dir) / 'summary.json'}",
     ]

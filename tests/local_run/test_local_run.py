@@ -104,6 +104,18 @@ def test_files_each_step_wrote(demo_run):
     assert list((run_dir / "tensorrt").glob("*.engine"))
 
 
+def test_pipeline_returns_the_retrained_model(demo_run):
+    out, summary = demo_run
+    (run_dir,) = (out / "workspace" / "experiments").iterdir()
+    assert Path(summary.final_model).is_file()
+    executor_output = next((out / "pipeline-root").glob("*/retrain/executor_output.json"))
+    (model,) = json.loads(executor_output.read_text())["artifacts"]["model"]["artifacts"]
+    assert model["metadata"]["arch"] == "resnet"
+    assert model["metadata"]["workspace_path"] == str(
+        run_dir / "retrain" / "weights" / "resnet_003.tlt"
+    )
+
+
 def test_summary_and_report_written(demo_run):
     out, summary = demo_run
     written = json.loads((out / "summary.json").read_text())
