@@ -313,5 +313,5 @@ def test_notes_show_the_three_commands(helm, chart_dir, tmp_path):
     notes = next(d for d in docs if d["metadata"]["name"] == "notes-preview")["data"]["notes"]
     assert "kubectl get pvc,configmap,secret,job -n tao -l app.kubernetes.io/instance=rel" in notes
     assert "kubectl logs -n tao job/rel-tao-kfp-upload" in notes
-    assert "--set upload.experiment=tao --set upload.runFirst=true" in notes
+    assert 'KFP UI > Pipelines > "rel-tao-kfp" > Create run' in notes
     assert "helm test rel -n tao --logs" in notes
