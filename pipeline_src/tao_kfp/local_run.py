@@ -330,6 +330,8 @@ def _as_int(value: Any) -> Optional[int]:
 
 def _write_report(out: Path, summary: LocalRunSummary, outputs: Dict[str, Dict[str, Any]]) -> Path:
     """A one-page HTML report: step table, headline figures, links to each step's artifacts."""
+    from tao_kfp.steps.report import readable
+
     rows = "".join(
         f"<tr><td>{html.escape(s['task'])}</td><td>{s['status']}</td>"
         f"<td>{s['seconds'] if s['seconds'] is not None else ''}</td></tr>"
@@ -346,7 +348,7 @@ def _write_report(out: Path, summary: LocalRunSummary, outputs: Dict[str, Dict[s
         "Backend compute time (s)": summary.backend_seconds,
     }
     figure_rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in figures.items()
+        f"<tr><td>{html.escape(k)}</td><td>{readable(v)}</td></tr>" for k, v in figures.items()
     )
     links = []
     for task, data in outputs.items():

@@ -55,12 +55,25 @@ def _series(rows: List[Dict[str, float]], key: str) -> List[Tuple[float, float]]
     return [(row["epoch"], row[key]) for row in rows if row.get(key) is not None]
 
 
+def readable(value: object) -> str:
+    """A figure as people read it: 4 decimals for fractions, thousands separators for counts."""
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:,.1f}"
+    return str(value)
+
+
 def training_report_html(
     title: str, rows: List[Dict[str, float]], summary: Dict[str, object]
 ) -> str:
     """An HTML page with accuracy and loss curves from training.csv plus a summary table."""
     table = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(readable(v))}</td></tr>"
         for k, v in summary.items()
     )
     accuracy = line_chart_svg(
