@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Markdown, Metrics, Model
+from pipeline_test_helpers import run_params
 
 from tao_kfp import spec as spec_module
 from tao_kfp.steps import common
@@ -26,22 +27,7 @@ def artifact(kind, tmp_path: Path, name: str):
 
 @pytest.fixture
 def plan(workspace):
-    return validate_inputs(
-        workspace=str(workspace),
-        run_id="job-1",
-        tao_version="3",
-        dataset_path="datasets/tiny",
-        dataset_format="class_folders",
-        pretrained_model="",
-        epochs=3,
-        retrain_epochs=2,
-        batch_size=4,
-        learning_rate=0.01,
-        prune_threshold=0.6,
-        num_gpus=2,
-        spec_overrides="",
-        base_spec="",
-    )
+    return validate_inputs(**run_params(workspace, run_id="job-1", num_gpus=2, base_spec=""))
 
 
 def train_for(plan, tmp_path, **kwargs):

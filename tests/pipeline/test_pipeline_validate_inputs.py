@@ -5,41 +5,21 @@ from __future__ import annotations
 import json
 
 import pytest
+from pipeline_test_helpers import run_params
 
 from tao_kfp import spec as spec_module
 from tao_kfp.steps.validate import InputError, validate_inputs
 
 
-def params(workspace, **changes):
-    values = dict(
-        workspace=str(workspace),
-        run_id="job-123",
-        tao_version="3",
-        dataset_path="datasets/tiny",
-        dataset_format="class_folders",
-        pretrained_model="",
-        epochs=3,
-        retrain_epochs=2,
-        batch_size=4,
-        learning_rate=0.01,
-        prune_threshold=0.6,
-        num_gpus=1,
-        spec_overrides="",
-        base_spec="specs/classification_spec.cfg",
-    )
-    values.update(changes)
-    return values
-
-
 def problems(workspace, **changes) -> str:
     with pytest.raises(InputError) as error:
-        validate_inputs(**params(workspace, **changes))
+        validate_inputs(**run_params(workspace, **changes))
     return str(error.value)
 
 
 def test_valid_inputs_render_both_specs_under_the_run_directory(workspace):
     plan = validate_inputs(
-        **params(workspace, spec_overrides='{"train_config": {"mixup_alpha": 0.2}}')
+        **run_params(workspace, spec_overrides='{"train_config": {"mixup_alpha": 0.2}}')
     )
     run_dir = workspace / "experiments" / "job-123"
     assert plan.run_dir == str(run_dir)
@@ -59,13 +39,13 @@ def test_valid_inputs_render_both_specs_under_the_run_directory(workspace):
 
 
 def test_tao5_prunes_to_hdf5(workspace):
-    assert validate_inputs(**params(workspace, tao_version="5")).pruned_model.endswith(".hdf5")
+    assert validate_inputs(**run_params(workspace, tao_version="5")).pruned_model.endswith(".hdf5")
 
 
 def test_voc_plan_points_tao_at_the_run_local_split(workspace, make_voc):
     make_voc(workspace / "voc" / "VOC2012")
     plan = validate_inputs(
-        **params(workspace, dataset_path="voc/VOC2012", dataset_format="voc", batch_size=2)
+        **run_params(workspace, dataset_path="voc/VOC2012", dataset_format="voc", batch_size=2)
     )
     assert plan.dataset_dir == str(workspace / "experiments" / "job-123" / "dataset")
     assert plan.dataset_source.endswith("voc/VOC2012")
@@ -151,17 +131,17 @@ def test_pretrained_sources(workspace, monkeypatch):
     model.parent.mkdir()
     model.write_bytes(b"h5")
     ngc = validate_inputs(
-        **params(workspace, pretrained_model="nvidia/tao/pretrained_classification:resnet18")
+        **run_params(workspace, pretrained_model="nvidia/tao/pretrained_classification:resnet18")
     )
     assert ngc.pretrained_source == "nvidia/tao/pretrained_classification:resnet18"
-    local = validate_inputs(**params(workspace, pretrained_model="file://models/mine.hdf5"))
+    local = validate_inputs(**run_params(workspace, pretrained_model="file://models/mine.hdf5"))
     assert local.pretrained_source == str(model)
     assert local.pretrained_cache == str(workspace / "models" / "pretrained")
 
 
 def test_missing_workspace_names_the_setting(tmp_path):
     with pytest.raises(InputError, match="claimName"):
-        validate_inputs(**params(tmp_path / "not-mounted"))
+        validate_inputs(**run_params(tmp_path / "not-mounted"))
 
 
 def test_parent_references_cannot_escape_but_symlinks_inside_may_point_out(tmp_path, class_folders):
@@ -170,5 +150,5 @@ def test_parent_references_cannot_escape_but_symlinks_inside_may_point_out(tmp_p
     (workspace / "data").mkdir(parents=True)
     (workspace / "data" / "linked").symlink_to(outside, target_is_directory=True)
     assert "outside the workspace" in problems(workspace, dataset_path="../elsewhere")
-    plan = validate_inputs(**params(workspace, dataset_path="data/linked"))
+    plan = validate_inputs(**run_params(workspace, dataset_path="data/linked"))
     assert plan.dataset_dir == str(workspace / "data" / "linked")
