@@ -11,6 +11,10 @@ components, and the step code calls TAO's own ``classification`` command (or
 ``classification_tf1``, from ``TAO_ENTRYPOINT``) via :func:`tao_kfp.tao.run_tao`. The same
 mechanism lets local runs point ``TAO_ENTRYPOINT`` at the CPU backend.
 
+evaluate/re_evaluate and train/retrain share their step implementation but stay separate
+components: KFP names a task after its component, and distinct names keep the compiled DAG,
+the run view and every test readable (a reused component would compile as "evaluate-2").
+
 The base images below are the defaults; the pipeline sets each task's image from the
 environment config (tools image for CPU steps, TAO image for GPU steps). Component sources
 are embedded in the compiled YAML, so keep bodies short, and never write the word for the

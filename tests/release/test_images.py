@@ -345,7 +345,7 @@ def test_tao_step_build_check_fails_when_tao_is_broken(tmp_path, command_script,
     assert message in result.stderr
 
 
-def test_make_images_builds_what_the_chart_pulls_by_default():
+def test_make_images_builds_what_the_chart_pulls_by_default_tagged_with_the_chart_version():
     dry_run = subprocess.run(
         ["make", "--no-print-directory", "-n", "images"],
         cwd=ROOT,
@@ -360,3 +360,6 @@ def test_make_images_builds_what_the_chart_pulls_by_default():
     for key, name in (("tao", "tao-step"), ("tools", "tools")):
         assert values[key]["repository"] == f"{registry}/{name}"
         assert split_ref(getattr(environment, key))[0] == f"{registry}/{name}"
+    assert re.search(
+        rf"hack/build-images\.sh build \S+ {re.escape(VERSION)}$", dry_run.stdout, re.M
+    ), dry_run.stdout

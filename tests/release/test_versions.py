@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -62,19 +61,6 @@ def test_changelog_has_a_section_for_the_version():
     assert re.search(rf"^## \[{re.escape(VERSION)}\]", changelog, re.M), (
         f"CHANGELOG.md has no '## [{VERSION}]' section"
     )
-
-
-def test_make_tags_images_with_the_chart_version():
-    dry_run = subprocess.run(
-        ["make", "--no-print-directory", "-n", "images"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert re.search(
-        rf"hack/build-images\.sh build \S+ {re.escape(VERSION)}$", dry_run.stdout, re.M
-    ), dry_run.stdout
 
 
 def test_kind_installs_the_kfp_backend_matching_the_sdk_pin():
