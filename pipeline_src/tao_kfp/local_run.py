@@ -9,18 +9,23 @@ pipeline definition: what runs is what a cluster runs, minus the Kubernetes plum
 
 from __future__ import annotations
 
-import html
+import argparse
+import contextlib
+import hashlib
+import io
 import json
 import logging
 import os
 import re
 import shlex
+import stat
 import sys
 import time
 import warnings
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Deque, Dict, List, Optional, Sequence
 
 # Sized so the whole demo runs in a few minutes on 2 CPU cores (digits at 32x32, ResNet-10).
 DEMO_SPEC_OVERRIDES: Dict[str, Any] = {
@@ -41,7 +46,8 @@ DEMO_SPEC_OVERRIDES: Dict[str, Any] = {
         "preprocess_mode": "torch",
         "lr_config": {"step": {"step_size": 70, "gamma": 0.1}},
     },
-    "eval_config": {"n_workers": 2, "batch_size": 128, "top_k": 3},
+    # Evaluation sees images as training did: training crops nothing, so neither does evaluate.
+    "eval_config": {"n_workers": 2, "batch_size": 128, "top_k": 3, "enable_center_crop": False},
 }
 DEMO_PARAMETERS: Dict[str, Any] = {
     "dataset_format": "class_folders",
@@ -54,6 +60,7 @@ DEMO_PARAMETERS: Dict[str, Any] = {
     "num_gpus": 1,
 }
 
+KEEP_CHOICES = ("last-best", "all")
 _TASK_START = re.compile(r"Executing task '([^']+)'")
 _TASK_END = re.compile(r"Task '([^']+)' finished with status (\w+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -86,6 +93,11 @@ class LocalRunSummary:
     model_sizes_mb: Dict[str, float] = field(default_factory=dict)
     metrics: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     final_model: Optional[str] = None  # the pipeline-level output Model (retrained checkpoint)
+    dataset: Dict[str, Any] = field(default_factory=dict)  # {"path": ..., "classes": [...]}
+    experiment_dir: Optional[str] = None  # <workspace>/experiments/<run id>
+    failed_step: Optional[str] = None
+    error: Optional[str] = None  # the failed step's last meaningful output lines
+    disk_mb: float = 0.0  # what this run left on disk (experiment folder + kfp outputs)
     report: str = ""
 
     @property
@@ -105,6 +117,7 @@ class _TaskProgress(logging.Filter):
         super().__init__()
         self.total = total
         self.timings: Dict[str, StepTiming] = {}
+        self.current: Optional[str] = None  # kfp.local runs one task at a time
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = _ANSI.sub("", record.getMessage())
@@ -112,10 +125,12 @@ class _TaskProgress(logging.Filter):
         if started:
             name = started.group(1)
             self.timings[name] = StepTiming(task=name, started=time.monotonic())
+            self.current = name
             _progress(f"[{len(self.timings)}/{self.total}] {name} ...")
         ended = _TASK_END.search(message)
         if ended and ended.group(1) in self.timings:
             timing = self.timings[ended.group(1)]
+            self.current = None  # what kfp.local logs from here on is not the task's output
             timing.status = ended.group(2)
             timing.seconds = round(time.monotonic() - timing.started, 2)
             _progress(
@@ -142,8 +157,57 @@ def local_environment(workspace: Path):
     )
 
 
-def prepare_workspace(workspace: Path, dataset: Optional[Path], image_size: int) -> str:
-    """Lays out the local workspace and returns the run's dataset_path (workspace-relative)."""
+class LocalRunError(ValueError):
+    """The local run cannot start (e.g. the dataset folder does not exist); says how to fix it."""
+
+
+@dataclass
+class DatasetInfo:
+    """The dataset a local run reads: the folder asked for, its workspace path and classes."""
+
+    source: str
+    dataset_path: str  # workspace-relative, the pipeline's dataset_path parameter
+    classes: List[str]
+
+
+def _class_names(root: Path) -> List[str]:
+    train = root / "train"
+    if not train.is_dir():
+        return []
+    return sorted(p.name for p in train.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def link_dataset(workspace: Path, dataset: Path) -> str:
+    """Links ``dataset`` into ``workspace/data`` and returns its workspace-relative path.
+
+    The pipeline only reads inside its workspace, so a symlink brings the folder in. The link
+    name carries a hash of the resolved path: two datasets whose folders share a name get two
+    links, and a link always points at the folder this run asked for.
+    """
+    source = dataset.expanduser().resolve()
+    if not source.is_dir():
+        raise LocalRunError(
+            f"--dataset {dataset}: {source} is not a folder. Give a folder with train/, val/ "
+            "and test/, each holding one folder per class."
+        )
+    digest = hashlib.sha256(str(source).encode()).hexdigest()[:8]
+    name = f"{source.name}-{digest}"
+    link = workspace / "data" / name
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() and Path(os.readlink(link)) != source:
+        link.unlink()  # ours, left by a run whose folder has since moved: point it here
+    if not link.is_symlink():
+        if link.exists():
+            raise LocalRunError(
+                f"{link} exists and is not a link made by run-local; move it away or use "
+                "another --output folder."
+            )
+        link.symlink_to(source, target_is_directory=True)
+    return f"data/{name}"
+
+
+def prepare_workspace(workspace: Path, dataset: Optional[Path], image_size: int) -> DatasetInfo:
+    """Lays out the local workspace and says which dataset the run reads."""
     from tao_kfp import dataset as datasets
     from tao_kfp import spec as specs
 
@@ -151,18 +215,95 @@ def prepare_workspace(workspace: Path, dataset: Optional[Path], image_size: int)
     base = specs.default_spec()
     (workspace / "specs" / "classification_spec.cfg").write_text(specs.dump_spec(base))
     if dataset is None:
-        target = workspace / "data" / "digits"
+        # One folder per image size: digits written at another size are another dataset.
+        relative = f"data/digits-{image_size}px"
+        target = workspace / relative
         if not datasets.is_complete(target):
             _progress(f"writing scikit-learn digits as {image_size}x{image_size} PNGs to {target}")
             datasets.write_digits(target, size=image_size)
-        return "data/digits"
-    dataset = dataset.resolve()
-    link = workspace / "data" / dataset.name
-    link.parent.mkdir(parents=True, exist_ok=True)
-    if not link.exists():
-        # The pipeline only reads inside its workspace; a link brings the dataset in.
-        link.symlink_to(dataset, target_is_directory=True)
-    return f"data/{dataset.name}"
+        return DatasetInfo(str(target), relative, _class_names(target))
+    relative = link_dataset(workspace, dataset)
+    source = (workspace / relative).resolve()
+    return DatasetInfo(str(source), relative, _class_names(source))
+
+
+def deep_merge(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
+    """``extra`` laid over ``base`` key by key, so one nested override keeps its siblings."""
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def demo_spec_overrides(image_size: int) -> Dict[str, Any]:
+    """The demo overrides with the model's input size set to ``image_size`` square pixels."""
+    return deep_merge(
+        DEMO_SPEC_OVERRIDES,
+        {"model_config": {"input_image_size": f"3,{image_size},{image_size}"}},
+    )
+
+
+class _OutputTail(io.TextIOBase):
+    """Passes stdout through and keeps each task's last lines (kfp.local prints task output)."""
+
+    def __init__(self, stream, progress: _TaskProgress, keep: int = 200) -> None:
+        self.stream = stream
+        self.progress = progress
+        self.keep = keep
+        self.lines: Dict[str, Deque[str]] = {}
+
+    def write(self, text: str) -> int:
+        self.stream.write(text)
+        task = self.progress.current
+        if task:
+            self.lines.setdefault(task, deque(maxlen=self.keep)).extend(text.splitlines())
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
+# A Python exception line: "tao_kfp.steps.validate.InputError: 2 problem(s) ..." or "KeyError".
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b(:|$)")
+ERROR_LINES = 20
+
+
+def meaningful_error(lines: Sequence[str]) -> str:
+    """The lines of a failed task's output that say what went wrong, not its whole traceback.
+
+    That is the last exception line and what follows it (a multi-line message), or the last
+    non-empty lines when the task printed no Python exception.
+    """
+    cleaned = [_ANSI.sub("", line).rstrip() for line in lines]
+    cleaned = [line for line in cleaned if line.strip()]
+    for index in range(len(cleaned) - 1, -1, -1):
+        if _EXCEPTION_LINE.match(cleaned[index]):
+            return "\n".join(cleaned[index : index + ERROR_LINES])
+    return "\n".join(cleaned[-ERROR_LINES:])
+
+
+def _subfolders(folder: Path) -> set:
+    if not folder.is_dir():
+        return set()
+    return {p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")}
+
+
+def disk_usage_mb(*folders: Optional[Path]) -> float:
+    """Bytes under ``folders`` in MB (10^6), each file once (hard links share) and no symlinks."""
+    seen, total = set(), 0
+    for folder in folders:
+        if folder is None or not folder.is_dir():
+            continue
+        for dirpath, _, filenames in os.walk(folder):
+            for filename in filenames:
+                info = os.lstat(os.path.join(dirpath, filename))
+                if stat.S_ISREG(info.st_mode) and (info.st_dev, info.st_ino) not in seen:
+                    seen.add((info.st_dev, info.st_ino))
+                    total += info.st_size
+    return round(total / 1e6, 1)
 
 
 def run_local(
@@ -171,11 +312,25 @@ def run_local(
     parameters: Optional[Dict[str, Any]] = None,
     spec_overrides: Optional[Dict[str, Any]] = None,
     image_size: int = 32,
+    keep_checkpoints: str = "last-best",
 ) -> LocalRunSummary:
-    """Runs the compiled pipeline locally and returns its summary (also written to disk)."""
+    """Runs the compiled pipeline locally and returns its summary (also written to disk).
+
+    Args:
+        output_dir: Folder for the workspace, kfp.local's pipeline root, summary and report.
+        dataset: Class-folder dataset; ``None`` writes scikit-learn's digits.
+        parameters: Pipeline parameters laid over ``DEMO_PARAMETERS``.
+        spec_overrides: Spec fields laid (key by key) over the demo overrides.
+        image_size: Model input size in pixels (square); also the size digits are written at.
+        keep_checkpoints: ``last-best`` or ``all`` per-epoch checkpoints (CPU backend).
+
+    Raises:
+        LocalRunError: The run cannot start (the dataset folder does not exist).
+    """
     from kfp import components, local
 
     from tao_kfp.cpu_backend.cli import TIMINGS_ENV
+    from tao_kfp.cpu_backend.train import KEEP_CHECKPOINTS_ENV
     from tao_kfp.environment import adapt_package, dump_package, load_package
     from tao_kfp.resources import shipped_file
 
@@ -183,7 +338,12 @@ def run_local(
     workspace = out / "workspace"
     pipeline_root = out / "pipeline-root"
     pipeline_root.mkdir(parents=True, exist_ok=True)
-    dataset_path = prepare_workspace(workspace, dataset, image_size)
+    # A run reports only itself: nothing of an earlier run in this folder may be read back.
+    for stale in ("summary.json", "report.html"):
+        (out / stale).unlink(missing_ok=True)
+    data = prepare_workspace(workspace, dataset, image_size)
+    runs_before = _subfolders(pipeline_root)
+    experiments_before = _subfolders(workspace / "experiments")
 
     docs = adapt_package(
         load_package(shipped_file("pipelines/tao-classification.yaml")),
@@ -194,8 +354,10 @@ def run_local(
     task_count = len(docs[0]["root"]["dag"]["tasks"])
 
     arguments = {**DEMO_PARAMETERS, **(parameters or {})}
-    arguments["dataset_path"] = dataset_path
-    arguments["spec_overrides"] = json.dumps({**DEMO_SPEC_OVERRIDES, **(spec_overrides or {})})
+    arguments["dataset_path"] = data.dataset_path
+    arguments["spec_overrides"] = json.dumps(
+        deep_merge(demo_spec_overrides(image_size), spec_overrides or {})
+    )
 
     timings_file = out / "backend-timings.jsonl"
     timings_file.unlink(missing_ok=True)
@@ -203,18 +365,20 @@ def run_local(
     progress = _TaskProgress(task_count)
     root_logger = logging.getLogger()
     root_logger.addFilter(progress)
-    previous_timings_env = os.environ.get(TIMINGS_ENV)
     # Inherited by every task's subprocess, and from there by the backend.
-    os.environ[TIMINGS_ENV] = str(timings_file)
+    environment = {TIMINGS_ENV: str(timings_file), KEEP_CHECKPOINTS_ENV: keep_checkpoints}
+    previous_environment = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(pipeline_root),
         raise_on_error=False,
     )
     pipeline = components.load_component_from_file(str(package))
+    tail = _OutputTail(sys.stdout, progress)
     started = time.monotonic()
     try:
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), contextlib.redirect_stdout(tail):
             # Expected: GPUs, claims and Secrets are cluster plumbing that kfp.local ignores,
             # and the step images are stood in for by this very environment.
             warnings.filterwarnings("ignore", message=r"Task .* no effect in the current local")
@@ -222,18 +386,24 @@ def run_local(
             task = pipeline(**arguments)
     finally:
         root_logger.removeFilter(progress)
-        if previous_timings_env is None:
-            os.environ.pop(TIMINGS_ENV, None)
-        else:
-            os.environ[TIMINGS_ENV] = previous_timings_env
+        for name, value in previous_environment.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
     wall = time.monotonic() - started
 
-    run_dir = _newest_run_dir(pipeline_root)
+    new_runs = _subfolders(pipeline_root) - runs_before
+    run_dir = max(new_runs, key=lambda p: p.stat().st_mtime) if new_runs else None
     outputs = _task_outputs(run_dir) if run_dir else {}
     steps = [asdict(t) for t in progress.timings.values()]
     for step in steps:
         step.pop("started")
-    failed = len(steps) < task_count or any(s["status"] != "SUCCESS" for s in steps)
+    failed_step = next((s["task"] for s in steps if s["status"] != "SUCCESS"), None)
+    failed = failed_step is not None or len(steps) < task_count
+    experiment = outputs.get("validate-inputs", {}).get("parameters", {}).get("run_dir")
+    new_experiments = _subfolders(workspace / "experiments") - experiments_before
+    experiment_dir = Path(experiment) if experiment else next(iter(new_experiments), None)
     summary = _summarise(
         status="FAILURE" if failed else "SUCCESS",
         out=out,
@@ -242,20 +412,26 @@ def run_local(
         steps=steps,
         outputs=outputs,
     )
-    if not failed:
+    summary.dataset = {"path": data.source, "classes": data.classes}
+    summary.experiment_dir = str(experiment_dir) if experiment_dir else None
+    summary.disk_mb = disk_usage_mb(experiment_dir, run_dir)
+    if failed_step:
+        summary.failed_step = failed_step
+        summary.error = meaningful_error(tail.lines.get(failed_step, ()))
+    elif failed:
+        summary.error = f"only {len(steps)} of {task_count} steps ran; see the log above."
+    else:
         summary.final_model = task.output.path
-    summary.report = str(_write_report(out, summary, outputs))
+    from tao_kfp.local_report import write_report
+
+    summary.report = str(write_report(out / "report.html", summary, outputs))
     (out / "summary.json").write_text(
         json.dumps(
             {**asdict(summary), "orchestration_seconds": summary.orchestration_seconds}, indent=2
         )
+        + "\n"
     )
     return summary
-
-
-def _newest_run_dir(pipeline_root: Path) -> Optional[Path]:
-    runs = [p for p in pipeline_root.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    return max(runs, key=lambda p: p.stat().st_mtime) if runs else None
 
 
 def _task_outputs(run_dir: Path) -> Dict[str, Dict[str, Any]]:
@@ -292,7 +468,7 @@ def _backend_seconds(timings_file: Path) -> float:
     if not timings_file.is_file():
         return 0.0
     lines = [json.loads(line) for line in timings_file.read_text().splitlines() if line.strip()]
-    return round(sum(float(line.get("seconds", 0.0)) for line in lines), 2)
+    return round(sum(float(line.get("seconds", 0.0)) for line in lines), 1)
 
 
 def _summarise(status, out, wall, backend, steps, outputs) -> LocalRunSummary:
@@ -311,7 +487,7 @@ def _summarise(status, out, wall, backend, steps, outputs) -> LocalRunSummary:
     return LocalRunSummary(
         status=status,
         output_dir=str(out),
-        pipeline_seconds=round(wall, 2),
+        pipeline_seconds=round(wall, 1),
         backend_seconds=backend,
         steps=steps,
         accuracy_before_pruning=metrics.get("evaluate", {}).get("top1_accuracy"),
@@ -319,7 +495,7 @@ def _summarise(status, out, wall, backend, steps, outputs) -> LocalRunSummary:
         pruning_ratio=prune.get("parameter_ratio"),
         parameters_before_pruning=_as_int(train.get("parameters")),
         parameters_after_pruning=_as_int(retrain.get("parameters")),
-        model_sizes_mb={k: v for k, v in sizes.items() if v is not None},
+        model_sizes_mb={k: round(v, 3) for k, v in sizes.items() if v is not None},
         metrics=metrics,
     )
 
@@ -328,111 +504,142 @@ def _as_int(value: Any) -> Optional[int]:
     return int(value) if isinstance(value, (int, float)) else None
 
 
-def _write_report(out: Path, summary: LocalRunSummary, outputs: Dict[str, Dict[str, Any]]) -> Path:
-    """A one-page HTML report: step table, headline figures, links to each step's artifacts."""
+def format_summary(summary: LocalRunSummary) -> str:
+    """The summary printed at the end of a local run (a failed run shows only its own error)."""
     from tao_kfp.steps.report import readable
 
-    rows = "".join(
-        f"<tr><td>{html.escape(s['task'])}</td><td>{s['status']}</td>"
-        f"<td>{s['seconds'] if s['seconds'] is not None else ''}</td></tr>"
-        for s in summary.steps
-    )
-    figures = {
-        "Top-1 accuracy before pruning": summary.accuracy_before_pruning,
-        "Top-1 accuracy after pruning and retraining": summary.accuracy_after_pruning,
-        "Pruning ratio (parameters kept)": summary.pruning_ratio,
-        "Parameters before pruning": summary.parameters_before_pruning,
-        "Parameters after pruning": summary.parameters_after_pruning,
-        **{f"Size of {k} (MB)": v for k, v in summary.model_sizes_mb.items()},
-        "Pipeline wall time (s)": summary.pipeline_seconds,
-        "Backend compute time (s)": summary.backend_seconds,
-    }
-    figure_rows = "".join(
-        f"<tr><td>{html.escape(k)}</td><td>{readable(v)}</td></tr>" for k, v in figures.items()
-    )
-    links = []
-    for task, data in outputs.items():
-        for name, artifact_list in data["artifacts"].items():
-            for artifact in artifact_list:
-                uri = artifact["uri"]
-                if Path(uri).is_file() and Path(uri).suffix in ("", ".html", ".md", ".csv"):
-                    links.append(
-                        f'<li><a href="{html.escape(Path(uri).as_uri())}">'
-                        f"{html.escape(task)}: {html.escape(name)}</a></li>"
-                    )
-    page = f"""<!doctype html><html><head><meta charset="utf-8">
-<title>TAO classification, local run</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:4px 12px;text-align:left}}
-table{{border-collapse:collapse}}tr:nth-child(even){{background:#f3f3f3}}</style></head><body>
-<h1>TAO classification pipeline: local CPU run ({summary.status})</h1>
-<p>The CPU backend stands in for TAO; its checkpoints are not TAO files.</p>
-<h2>Results</h2><table>{figure_rows}</table>
-<h2>Steps</h2><table><tr><th>task</th><th>status</th><th>seconds</th></tr>{rows}</table>
-<h2>Artifacts</h2><ul>{"".join(links)}</ul></body></html>"""
-    path = out / "report.html"
-    path.write_text(page)
-    return path
-
-
-def format_summary(summary: LocalRunSummary) -> str:
-    """The summary table printed at the end of a local run."""
     lines = ["", f"Pipeline {summary.status} in {summary.pipeline_seconds:.1f} s", ""]
     lines.append(f"  {'step':<22}{'status':<10}{'seconds':>8}")
     for step in summary.steps:
         seconds = f"{step['seconds']:.1f}" if step["seconds"] is not None else "-"
         lines.append(f"  {step['task']:<22}{step['status']:<10}{seconds:>8}")
-
-    def fmt(value: Any, pattern: str = "{}") -> str:
-        return pattern.format(value) if value is not None else "n/a"
-
+    classes = summary.dataset.get("classes", [])
     lines += [
         "",
-        f"  top-1 accuracy before pruning : {fmt(summary.accuracy_before_pruning, '{:.4f}')}",
-        f"  top-1 accuracy after pruning  : {fmt(summary.accuracy_after_pruning, '{:.4f}')}",
-        f"  pruning ratio (params kept)   : {fmt(summary.pruning_ratio, '{:.3f}')}",
-        f"  parameters before / after     : {fmt(summary.parameters_before_pruning, '{:,}')}"
-        f" / {fmt(summary.parameters_after_pruning, '{:,}')}",
+        f"  dataset : {summary.dataset.get('path', 'n/a')}",
+        f"  classes : {len(classes)} ({', '.join(classes[:12])}"
+        f"{', ...' if len(classes) > 12 else ''})",
     ]
-    for name, size in summary.model_sizes_mb.items():
-        lines.append(f"  size of {name:<22}: {size:.3f} MB")
+    if summary.status != "SUCCESS":
+        lines += ["", f"  failed step: {summary.failed_step or 'n/a'}", "  error:"]
+        lines += [f"    {line}" for line in (summary.error or "n/a").splitlines()]
+    else:
+        before, after = summary.parameters_before_pruning, summary.parameters_after_pruning
+        lines += [
+            f"  top-1 accuracy before pruning : {readable(summary.accuracy_before_pruning)}",
+            f"  top-1 accuracy after pruning  : {readable(summary.accuracy_after_pruning)}",
+            f"  pruning ratio (params kept)   : {readable(summary.pruning_ratio)}",
+            f"  parameters before / after     : {readable(before)} / {readable(after)}",
+        ]
+        for name, size in summary.model_sizes_mb.items():
+            lines.append(f"  size of {name:<22}: {size:.2f} MB")
+        lines += [
+            f"  backend compute / orchestration: {summary.backend_seconds:.1f} s / "
+            f"{summary.orchestration_seconds:.1f} s",
+            f"  final model (pipeline output): {summary.final_model}",
+        ]
     lines += [
-        f"  backend compute / orchestration: {summary.backend_seconds:.1f} s / "
-        f"{summary.orchestration_seconds:.1f} s",
-        f"  final model (pipeline output): {summary.final_model or 'n/a'}",
+        f"  experiment folder: {summary.experiment_dir or 'n/a'}",
+        f"  disk left by this run: {summary.disk_mb:.1f} MB",
         f"  report : {summary.report}",
         f"  summary: {Path(summary.output_dir) / 'summary.json'}",
     ]
     return "\n".join(lines)
 
 
+def _json_mapping(text: str) -> Dict[str, Any]:
+    import yaml
+
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise argparse.ArgumentTypeError(
+            f"expected a YAML/JSON mapping such as '{{train_config: {{mixup_alpha: 0.2}}}}', "
+            f"got {text!r}"
+        )
+    return data
+
+
 def add_arguments(parser) -> None:
     """Registers the flags of ``tao-kfp run-local``."""
+    parser.formatter_class = argparse.ArgumentDefaultsHelpFormatter
     parser.add_argument(
-        "--output", default=".local-runs", help="output folder (default %(default)s)"
+        "--output",
+        default=".local-runs",
+        help="output folder: workspace, pipeline root, summary.json and report.html",
     )
     parser.add_argument(
         "--dataset",
         type=Path,
+        default=None,
         help="class-folder dataset (train/, val/, test/ with one folder per class); "
-        "default: scikit-learn's digits",
+        "none: scikit-learn's digits",
     )
-    parser.add_argument("--epochs", type=int, default=DEMO_PARAMETERS["epochs"])
-    parser.add_argument("--retrain-epochs", type=int, default=DEMO_PARAMETERS["retrain_epochs"])
-    parser.add_argument("--prune-threshold", type=float, default=DEMO_PARAMETERS["prune_threshold"])
-    parser.add_argument("--image-size", type=int, default=32, help="digits image size in pixels")
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=32,
+        help="model input size in pixels (square; sets model_config.input_image_size "
+        "and the size digits are written at)",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=DEMO_PARAMETERS["epochs"], help="training epochs"
+    )
+    parser.add_argument(
+        "--retrain-epochs",
+        type=int,
+        default=DEMO_PARAMETERS["retrain_epochs"],
+        help="epochs retraining the pruned model",
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=DEMO_PARAMETERS["batch_size"], help="batch size"
+    )
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=DEMO_PARAMETERS["learning_rate"],
+        help="learning rate of the spec's lr_config scheduler",
+    )
+    parser.add_argument(
+        "--prune-threshold",
+        type=float,
+        default=DEMO_PARAMETERS["prune_threshold"],
+        help="pruning threshold in (0, 1]; higher prunes more",
+    )
+    parser.add_argument(
+        "--spec-overrides",
+        type=_json_mapping,
+        default=None,
+        metavar="YAML",
+        help="TAO spec fields laid over the demo's, as the pipeline's spec_overrides, e.g. "
+        "'{train_config: {mixup_alpha: 0.2}}'",
+    )
+    parser.add_argument(
+        "--keep-checkpoints",
+        choices=KEEP_CHOICES,
+        default="last-best",
+        help="per-epoch checkpoints kept by training: the last and the best (by val_acc), or all",
+    )
 
 
 def run(args) -> int:
     """Runs ``tao-kfp run-local`` and returns the exit code (non-zero when a step failed)."""
-    summary = run_local(
-        args.output,
-        dataset=args.dataset,
-        parameters={
-            "epochs": args.epochs,
-            "retrain_epochs": args.retrain_epochs,
-            "prune_threshold": args.prune_threshold,
-        },
-        image_size=args.image_size,
-    )
+    try:
+        summary = run_local(
+            args.output,
+            dataset=args.dataset,
+            parameters={
+                "epochs": args.epochs,
+                "retrain_epochs": args.retrain_epochs,
+                "batch_size": args.batch_size,
+                "learning_rate": args.learning_rate,
+                "prune_threshold": args.prune_threshold,
+            },
+            spec_overrides=args.spec_overrides,
+            image_size=args.image_size,
+            keep_checkpoints=args.keep_checkpoints,
+        )
+    except LocalRunError as error:
+        print(f"run-local: {error}", file=sys.stderr)
+        return 2
     print(format_summary(summary))
     return 0 if summary.status == "SUCCESS" else 1

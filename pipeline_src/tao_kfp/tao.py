@@ -42,6 +42,8 @@ def key_args() -> List[str]:
     key = model_key()
     if key:
         return ["-k", key]
+    if "tao_kfp.cpu_backend" in os.environ.get("TAO_ENTRYPOINT", ""):
+        return []  # the CPU backend needs no key: no warning in every step of a local run
     print(
         f"{MODEL_KEY_ENV} is not set: running TAO without -k. TAO 3.x needs a key; "
         "set secrets.modelKey in the environment config.",

@@ -6,12 +6,18 @@ on a cluster. It asserts on what every step produced, on disk and in the KFP out
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import io
 import json
+import re
+import shutil
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 import pytest
 
-from tao_kfp import local_run
+from tao_kfp import cli, local_run
 
 pytestmark = pytest.mark.slow
 
@@ -39,19 +45,38 @@ def _fresh_kfp_local():
     config.LocalExecutionConfig.instance = None
 
 
+# The demo through the command line a user types, with every model option away from its default.
+IMAGE_SIZE = 24
+CLI_OPTIONS = [
+    "--epochs", "4", "--retrain-epochs", "3", "--image-size", str(IMAGE_SIZE),
+    "--batch-size", "32", "--learning-rate", "0.04",
+    "--spec-overrides", "{train_config: {label_smoothing: 0.05}}",
+]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     pytest.importorskip("torch")
     out = tmp_path_factory.mktemp("demo")
-    summary = local_run.run_local(out, parameters={"epochs": 4, "retrain_epochs": 3})
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = cli.main(["run-local", "--output", str(out), *CLI_OPTIONS])
     from kfp.local import config
 
     config.LocalExecutionConfig.instance = None
-    return out, summary
+    assert code == 0, stdout.getvalue()[-3000:]
+    summary = local_run.LocalRunSummary(**_summary_fields(out))
+    return out, summary, stdout.getvalue()
+
+
+def _summary_fields(out: Path) -> dict:
+    written = json.loads((out / "summary.json").read_text())
+    written.pop("orchestration_seconds")
+    return written
 
 
 def test_every_step_succeeds_and_is_timed(demo_run):
-    _, summary = demo_run
+    _, summary, _ = demo_run
     assert summary.status == "SUCCESS"
     assert {step["task"] for step in summary.steps} == ALL_STEPS
     assert all(step["status"] == "SUCCESS" and step["seconds"] >= 0 for step in summary.steps)
@@ -59,7 +84,7 @@ def test_every_step_succeeds_and_is_timed(demo_run):
 
 
 def test_accuracy_and_pruning_figures(demo_run):
-    _, summary = demo_run
+    _, summary, _ = demo_run
     assert summary.accuracy_before_pruning > 0.8
     assert summary.accuracy_after_pruning > 0.8
     assert 0 < summary.pruning_ratio < 1
@@ -73,7 +98,7 @@ def test_accuracy_and_pruning_figures(demo_run):
 
 
 def test_kfp_ui_outputs(demo_run):
-    _, summary = demo_run
+    _, summary, _ = demo_run
     evaluate = summary.metrics["evaluate"]
     assert {"top1_accuracy", "top3_accuracy", "loss", "0_precision", "9_f1"} <= set(evaluate)
     assert summary.metrics["train"]["epochs"] == 4
@@ -82,17 +107,20 @@ def test_kfp_ui_outputs(demo_run):
 
 
 def test_files_each_step_wrote(demo_run):
-    out, _ = demo_run
+    out, _, _ = demo_run
     (run_dir,) = (out / "workspace" / "experiments").iterdir()
     train = run_dir / "train"
-    assert sorted(p.name for p in (train / "weights").iterdir()) == [
-        f"resnet_{epoch:03d}.tlt" for epoch in range(1, 5)
-    ]
+    # run-local keeps the last and the best checkpoint (by val_acc) of each training.
+    for folder, epochs in ((train, 4), (run_dir / "retrain", 3)):
+        rows = (folder / "training.csv").read_text().splitlines()[1:]
+        val_acc = [float(row.split(",")[4]) for row in rows]
+        best = val_acc.index(max(val_acc)) + 1
+        kept = sorted(p.name for p in (folder / "weights").iterdir())
+        assert kept == sorted({f"resnet_{best:03d}.tlt", f"resnet_{epochs:03d}.tlt"})
     assert json.loads((train / "classmap.json").read_text()) == {str(d): d for d in range(10)}
     header = (train / "training.csv").read_text().splitlines()[0]
     assert header == "epoch,acc,loss,lr,val_acc,val_loss"
     assert (run_dir / "prune" / "pruned_model.tlt").is_file()
-    assert len(list((run_dir / "retrain" / "weights").glob("resnet_*.tlt"))) == 3
     rows = (run_dir / "inference" / "images" / "result.csv").read_text().splitlines()
     assert len(rows) == 364  # digits' 20 % test split
     assert (run_dir / "export" / "model_fp32.etlt").is_file()
@@ -105,7 +133,7 @@ def test_files_each_step_wrote(demo_run):
 
 
 def test_pipeline_returns_the_retrained_model(demo_run):
-    out, summary = demo_run
+    out, summary, _ = demo_run
     (run_dir,) = (out / "workspace" / "experiments").iterdir()
     assert Path(summary.final_model).is_file()
     executor_output = next((out / "pipeline-root").glob("*/retrain/executor_output.json"))
@@ -116,20 +144,150 @@ def test_pipeline_returns_the_retrained_model(demo_run):
     )
 
 
-def test_summary_and_report_written(demo_run):
-    out, summary = demo_run
-    written = json.loads((out / "summary.json").read_text())
-    assert written["status"] == "SUCCESS"
-    assert written["orchestration_seconds"] == pytest.approx(summary.orchestration_seconds)
-    report = Path(summary.report).read_text()
-    assert "Top-1 accuracy after pruning" in report and "convert-tensorrt" in report
-    printed = local_run.format_summary(summary)
-    assert "pruning ratio" in printed and str(out / "summary.json") in printed
+def test_summary_names_the_dataset_and_the_disk_used(demo_run):
+    out, summary, printed = demo_run
+    digits = out / "workspace" / "data" / f"digits-{IMAGE_SIZE}px"
+    assert summary.dataset == {"path": str(digits), "classes": [str(d) for d in range(10)]}
+    (run_dir,) = (out / "workspace" / "experiments").iterdir()
+    assert summary.experiment_dir == str(run_dir)
+    on_disk = sum(p.stat().st_size for p in run_dir.rglob("*") if p.is_file()) / 1e6
+    assert on_disk <= summary.disk_mb < on_disk + 50  # plus the kfp outputs, minus hard links
+    assert f"dataset : {digits}" in printed and "pruning ratio" in printed
+    assert f"disk left by this run: {summary.disk_mb:.1f} MB" in printed
 
 
-def test_a_bad_dataset_fails_in_the_first_step(tmp_path):
-    empty = tmp_path / "not-a-dataset"
-    (empty / "train").mkdir(parents=True)
-    summary = local_run.run_local(tmp_path / "out", dataset=empty)
-    assert summary.status == "FAILURE"
+def test_run_local_options_reach_the_model(demo_run):
+    """--image-size, --batch-size, --learning-rate and --spec-overrides set the rendered spec."""
+    import onnx
+    from PIL import Image
+
+    from tao_kfp import spec as specs
+
+    out, _, _ = demo_run
+    (run_dir,) = (out / "workspace" / "experiments").iterdir()
+    train = specs.load_spec(run_dir / "specs" / "train.cfg")
+    assert train.model_config.input_image_size == f"3,{IMAGE_SIZE},{IMAGE_SIZE}"
+    assert train.train_config.batch_size_per_gpu == 32
+    assert train.train_config.lr_config.step.learning_rate == pytest.approx(0.04)
+    assert train.train_config.label_smoothing == pytest.approx(0.05)
+    assert train.train_config.disable_horizontal_flip  # the demo's other overrides are kept
+    # Evaluation sees what training saw: no crop on either side.
+    assert not train.train_config.enable_center_crop and not train.eval_config.enable_center_crop
+    exported = onnx.load(str(run_dir / "export" / "model_fp32.etlt"))
+    dims = [d.dim_value for d in exported.graph.input[0].type.tensor_type.shape.dim[1:]]
+    assert dims == [3, IMAGE_SIZE, IMAGE_SIZE]
+    sample = next((out / "workspace" / "data" / f"digits-{IMAGE_SIZE}px" / "test").rglob("*.png"))
+    assert Image.open(sample).size == (IMAGE_SIZE, IMAGE_SIZE)
+
+
+def test_run_local_help_gives_every_option_a_help_and_default(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run-local", "--help"])
+    text = capsys.readouterr().out
+    for option in (
+        "--output", "--dataset", "--image-size", "--epochs", "--retrain-epochs", "--batch-size",
+        "--learning-rate", "--prune-threshold", "--spec-overrides", "--keep-checkpoints",
+    ):  # fmt: skip
+        assert option in text
+    assert text.count("(default:") >= 10
+
+
+def test_the_report_shows_the_model(demo_run):
+    out, summary, _ = demo_run
+    page = (out / "report.html").read_text()
+    for heading in (
+        "Pruning trade-off", "Test-set scores before and after pruning", "Training curves",
+        "Sample test images", "Files of this run",
+    ):  # fmt: skip
+        assert heading in page
+    assert page.count('src="data:image/png;base64,') >= 3 + 1  # 2 heat maps, curves, samples
+    assert "precision before" in page and "F1 after" in page
+    assert "mean latency" in page and "images/s" in page
+    assert "same FP32 graph" in page  # why the INT8 export is as large as the FP32 one
+    assert summary.experiment_dir in page
+
+
+def test_every_link_in_the_report_opens_as_what_it_is(demo_run):
+    out, _, _ = demo_run
+    page = (out / "report.html").read_text()
+    links = [unquote(urlparse(href).path) for href in re.findall(r'href="([^"]+)"', page)]
+    assert len(links) >= 6
+    for target in map(Path, links):
+        assert target.exists(), target
+        if target.is_dir():
+            continue
+        data = target.read_bytes()
+        if target.suffix == ".json":
+            json.loads(data)
+        elif target.suffix == ".csv":
+            rows = list(csv.reader(io.StringIO(data.decode())))
+            assert rows and len({len(r) for r in rows}) == 1, target
+        else:
+            pytest.fail(f"the report links {target}, a file a browser cannot show")
+
+
+def _dataset(root: Path, classes=("cat", "dog"), per_split=None) -> Path:
+    """A tiny class-folder dataset of PNGs (the validate step's minimum counts and more)."""
+    from PIL import Image
+
+    per_split = per_split or {"train": 40, "val": 2, "test": 2}
+    for split, count in per_split.items():
+        for index, name in enumerate(classes):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(count):
+                Image.new("RGB", (8, 8), (40 * index, i, 0)).save(folder / f"{i:03d}.png")
+    return root
+
+
+def test_a_second_dataset_with_the_same_folder_name_is_the_one_used(tmp_path):
+    first = _dataset(tmp_path / "a" / "pets", per_split={"train": 40, "val": 2})  # no test/
+    second = _dataset(tmp_path / "b" / "pets", classes=("ant", "bee", "fly"),
+                      per_split={"train": 40, "test": 2})  # fmt: skip
+    out = tmp_path / "out"
+    one = local_run.run_local(out, dataset=first)
+    two = local_run.run_local(out, dataset=second)
+    assert (one.dataset["path"], two.dataset["path"]) == (str(first), str(second))
+    assert two.dataset["classes"] == ["ant", "bee", "fly"]
+    assert "lacks test/" in one.error
+    assert "lacks val/" in two.error and "lacks test/" not in two.error  # it read the second
+
+
+def test_a_dataset_path_that_does_not_exist_is_named(tmp_path, capsys):
+    out = tmp_path / "out"
+    missing = tmp_path / "elsewhere" / "pets"
+    local_run.link_dataset(out / "workspace", _dataset(tmp_path / "pets"))
+    assert cli.main(["run-local", "--output", str(out), "--dataset", str(missing)]) == 2
+    error = capsys.readouterr().err
+    assert f"--dataset {missing}" in error and "is not a folder" in error
+
+
+def test_a_corrupt_test_image_stops_the_run_at_its_first_step(tmp_path):
+    root = _dataset(tmp_path / "pets")
+    good = (root / "test" / "dog" / "001.png").read_bytes()
+    corrupt = root / "test" / "dog" / "002.png"
+    corrupt.write_bytes(good[: len(good) // 2])  # truncated, as an interrupted copy leaves it
+    summary = local_run.run_local(tmp_path / "out", dataset=root)
     assert [(s["task"], s["status"]) for s in summary.steps] == [("validate-inputs", "FAILURE")]
+    assert summary.failed_step == "validate-inputs"
+    assert "1 unreadable image(s)" in summary.error and "002.png" in summary.error
+
+
+def test_a_failed_run_after_a_successful_one_reports_only_itself(demo_run, tmp_path, capsys):
+    out = tmp_path / "out"
+    shutil.copytree(demo_run[0], out, symlinks=True)  # a folder a successful run left
+    bad = _dataset(tmp_path / "pets", per_split={"train": 40, "val": 2})
+    summary = local_run.run_local(out, dataset=bad)
+
+    written = json.loads((out / "summary.json").read_text())
+    assert written["status"] == "FAILURE" and written["failed_step"] == "validate-inputs"
+    assert written["metrics"] == {} and written["model_sizes_mb"] == {}
+    assert written["accuracy_before_pruning"] is None and written["final_model"] is None
+    assert written["error"].startswith("tao_kfp.steps.validate.InputError: 1 problem(s)")
+    assert "Traceback" not in written["error"]
+    assert len(written["error"].splitlines()) <= local_run.ERROR_LINES
+    printed = local_run.format_summary(summary)
+    assert "top-1 accuracy" not in printed and "lacks test/" in printed
+    page = (out / "report.html").read_text()
+    assert "Failed at step validate-inputs" in page and "lacks test/" in page
+    assert "Pruning trade-off" not in page and "pipeline-root" not in page

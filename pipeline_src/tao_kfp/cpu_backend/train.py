@@ -1,7 +1,9 @@
 """``train``: TAO 3.x ``classification train`` on CPU.
 
 Writes ``<-r>/classmap.json``, ``<-r>/training.csv`` and ``<-r>/weights/<arch>_<epoch:03d>.tlt``
-per epoch and prints Keras-style progress and TAO's final log lines.
+per epoch and prints Keras-style progress and TAO's final log lines. Like TAO it keeps every
+epoch's checkpoint; with ``TAO_KFP_KEEP_CHECKPOINTS=last-best`` (what ``run-local`` sets by
+default, to save disk) only the last and the best (highest val_acc). The pipeline reads the last.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from typing import Any, Optional
 from tao_kfp.cpu_backend.common import BackendError, log, say
 
 CSV_COLUMNS = ("epoch", "acc", "loss", "lr", "val_acc", "val_loss")
+# "all" (default, as TAO) or "last-best": which per-epoch checkpoints train keeps.
+KEEP_CHECKPOINTS_ENV = "TAO_KFP_KEEP_CHECKPOINTS"
 KERAS_EPSILON = 1e-7  # Keras clips probabilities to [eps, 1 - eps] in crossentropy
 
 
@@ -298,6 +302,24 @@ def _validate(model: Any, val_set: Any, image_format: Any, reg: tuple) -> tuple[
     return loss, accuracy
 
 
+def keep_checkpoints_policy() -> str:
+    """The checkpoint retention asked for in ``TAO_KFP_KEEP_CHECKPOINTS`` (default all)."""
+    import os
+
+    policy = os.environ.get(KEEP_CHECKPOINTS_ENV, "") or "all"
+    if policy not in ("last-best", "all"):
+        raise BackendError(f"{KEEP_CHECKPOINTS_ENV} must be last-best or all (got {policy!r})")
+    return policy
+
+
+def prune_checkpoints(written: list, kept: set) -> list:
+    """Deletes the checkpoints this run ``written`` that are not ``kept``; returns the rest."""
+    for path in written:
+        if path not in kept:
+            path.unlink(missing_ok=True)
+    return [path for path in written if path in kept]
+
+
 def train(
     spec: Any,
     *,
@@ -377,6 +399,9 @@ def train(
     global_step = (init_epoch - 1) * steps_per_epoch
     lr = learning_rate(tc.lr_config, global_step, max_iterations)
     val_loss = val_acc = float("nan")
+    keep_all = keep_checkpoints_policy() == "all"
+    best: Optional[tuple] = None  # (val_acc, checkpoint) of the best epoch so far
+    written: list = []  # only this run's checkpoints are candidates for deletion
     try:
         for epoch in range(init_epoch, tc.n_epochs + 1):
             say(f"Epoch {epoch}/{tc.n_epochs}")
@@ -413,13 +438,13 @@ def train(
                 f"loss: {train_loss:.4f} - acc: {train_acc:.4f} - "
                 f"val_loss: {val_loss:.4f} - val_acc: {val_acc:.4f}"
             )
-            save_checkpoint(
-                weights_dir / f"{mc.arch}_{epoch:03d}.tlt",
-                model=model,
-                classmap=classmap,
-                key=key,
-                epoch=epoch,
-            )
+            checkpoint = weights_dir / f"{mc.arch}_{epoch:03d}.tlt"
+            save_checkpoint(checkpoint, model=model, classmap=classmap, key=key, epoch=epoch)
+            written.append(checkpoint)
+            if best is None or val_acc > best[0]:
+                best = (val_acc, checkpoint)
+            if not keep_all:
+                written = prune_checkpoints(written, {checkpoint, best[1]})
             writer.writerow([epoch, train_acc, train_loss, lr, val_acc, val_loss])
             csv_file.flush()
     finally:
