@@ -22,13 +22,21 @@ REGISTRY ?= localhost:5000/tao-kfp
 
 ##@ Getting started
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z0-9_-]+:.*?##/ { printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+	@awk -v version='$(VERSION)' -v chart='$(CHART_NAME)' 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z0-9_-]+:.*?##/ { gsub(/\$$\(VERSION\)/, version, $$2); gsub(/\$$\(CHART_NAME\)/, chart, $$2); printf "  \033[36m%-16s\033[0m %s\n", $$1, $$2 } /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
 
 setup: $(VENV)/.installed ## Create .venv with the package, the CPU backend and the test tools
+
+# torch comes from PyTorch's CPU index (about 190 MB): PyPI's Linux wheel is the CUDA build,
+# about 2.7 GB with its nvidia-* wheels. Where that index is unreachable, PyPI's torch is used.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+TORCH_PIN := $(shell sed -n 's/^ *"\(torch==[^"]*\)".*/\1/p' pyproject.toml)
 
 $(VENV)/.installed: pyproject.toml Chart.yaml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --timeout 20 --retries 1 --index-url $(TORCH_INDEX) '$(TORCH_PIN)' \
+	  || { echo "PyTorch's CPU index unreachable: installing $(TORCH_PIN) from PyPI (on Linux the CUDA build, about 2.7 GB)"; \
+	       $(PY) -m pip install --quiet '$(TORCH_PIN)'; }
 	$(PY) -m pip install --quiet -e '.[cpu,dev]'
 	touch $@
 
@@ -87,7 +95,10 @@ kind-up: tools ## Create a kind cluster with standalone KFP and install the char
 kind-down: ## Delete the kind cluster
 	hack/kind-down.sh
 
-clean: ## Remove .venv, .tools, dist and local run outputs
-	rm -rf $(VENV) $(TOOLS) dist .demo .local-runs
+clean-runs: ## Remove the outputs of make demo and run-local (.demo, .local-runs); keeps .venv
+	rm -rf .demo .local-runs
 
-.PHONY: help setup tools demo compile docs lint check-generated test test-cluster images push package kind-up kind-down clean
+clean: clean-runs ## Remove .venv, .tools, dist and local run outputs
+	rm -rf $(VENV) $(TOOLS) dist
+
+.PHONY: help setup tools demo compile docs lint check-generated test test-cluster images push package kind-up kind-down clean-runs clean
