@@ -12,6 +12,12 @@ from typing import Optional, Sequence
 
 from tao_kfp import __version__
 
+DESCRIPTION = (
+    "NVIDIA TAO image classification as a Kubeflow Pipelines v2 pipeline: run it on this "
+    "machine's CPU (run-local), compile and upload it, prepare datasets and TAO specs."
+)
+EPILOG = "Each command has its own --help, e.g. tao-kfp run-local --help."
+
 # subcommand -> (module, one-line help). Every module is imported to register its flags, so
 # each keeps heavy imports (torch, the kfp compiler) inside its functions.
 SUBCOMMANDS = {
@@ -28,7 +34,7 @@ SUBCOMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """Builds the top-level parser with every subcommand registered."""
-    parser = argparse.ArgumentParser(prog="tao-kfp", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="tao-kfp", description=DESCRIPTION, epilog=EPILOG)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, help_text) in SUBCOMMANDS.items():

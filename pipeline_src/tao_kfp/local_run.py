@@ -571,8 +571,9 @@ def add_arguments(parser) -> None:
         "--dataset",
         type=Path,
         default=None,
+        metavar="DIR",
         help="class-folder dataset (train/, val/, test/ with one folder per class); "
-        "none: scikit-learn's digits",
+        "when not given, scikit-learn's digits are written into the workspace",
     )
     parser.add_argument(
         "--image-size",
