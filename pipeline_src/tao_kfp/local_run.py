@@ -46,8 +46,8 @@ DEMO_SPEC_OVERRIDES: Dict[str, Any] = {
         "preprocess_mode": "torch",
         "lr_config": {"step": {"step_size": 70, "gamma": 0.1}},
     },
-    # Evaluation sees images as training did: training crops nothing, so neither does evaluate.
-    "eval_config": {"n_workers": 2, "batch_size": 128, "top_k": 3, "enable_center_crop": False},
+    # eval_config.enable_center_crop follows the train_config crops (run_spec_overrides).
+    "eval_config": {"n_workers": 2, "batch_size": 128, "top_k": 3},
 }
 DEMO_PARAMETERS: Dict[str, Any] = {
     "dataset_format": "class_folders",
@@ -246,6 +246,21 @@ def demo_spec_overrides(image_size: int) -> Dict[str, Any]:
     )
 
 
+def run_spec_overrides(image_size: int, extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """The spec overrides of a local run: the demo's, the input size, then the user's.
+
+    Evaluation then sees images as training did: it center-crops exactly when training crops
+    (a random crop trains on crops, a center crop too), unless the user's overrides set
+    ``eval_config.enable_center_crop`` themselves.
+    """
+    merged = deep_merge(demo_spec_overrides(image_size), extra or {})
+    if "enable_center_crop" not in (extra or {}).get("eval_config", {}):
+        train = merged["train_config"]
+        crops = bool(train.get("enable_random_crop") or train.get("enable_center_crop"))
+        merged["eval_config"] = {**merged.get("eval_config", {}), "enable_center_crop": crops}
+    return merged
+
+
 class _OutputTail(io.TextIOBase):
     """Passes stdout through and keeps each task's last lines (kfp.local prints task output)."""
 
@@ -355,9 +370,7 @@ def run_local(
 
     arguments = {**DEMO_PARAMETERS, **(parameters or {})}
     arguments["dataset_path"] = data.dataset_path
-    arguments["spec_overrides"] = json.dumps(
-        deep_merge(demo_spec_overrides(image_size), spec_overrides or {})
-    )
+    arguments["spec_overrides"] = json.dumps(run_spec_overrides(image_size, spec_overrides))
 
     timings_file = out / "backend-timings.jsonl"
     timings_file.unlink(missing_ok=True)

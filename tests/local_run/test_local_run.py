@@ -291,3 +291,24 @@ def test_a_failed_run_after_a_successful_one_reports_only_itself(demo_run, tmp_p
     page = (out / "report.html").read_text()
     assert "Failed at step validate-inputs" in page and "lacks test/" in page
     assert "Pruning trade-off" not in page and "pipeline-root" not in page
+
+
+@pytest.mark.parametrize(
+    ("user", "center_crop_in_evaluation"),
+    [
+        (None, False),  # the demo trains on whole images
+        ({"train_config": {"enable_random_crop": True}}, True),
+        ({"train_config": {"enable_center_crop": True}}, True),
+        (
+            {
+                "train_config": {"enable_random_crop": True},
+                "eval_config": {"enable_center_crop": False},
+            },
+            False,
+        ),  # the user's own choice stands
+    ],
+)
+def test_evaluation_crops_as_training_does(user, center_crop_in_evaluation):
+    overrides = local_run.run_spec_overrides(32, user)
+    assert overrides["eval_config"]["enable_center_crop"] is center_crop_in_evaluation
+    assert overrides["eval_config"]["top_k"] == 3 and overrides["model_config"]["n_layers"] == 10

@@ -116,6 +116,34 @@ def test_unreadable_image_is_named(workspace):
     assert "img_000.png" in problems(workspace)
 
 
+def test_every_image_of_every_split_is_decoded(workspace, tmp_path):
+    """A truncated JPEG passes Pillow's verify(); only decoding finds it. Each bad file is named."""
+    import io
+
+    from PIL import Image
+
+    from tao_kfp.steps.validate import check_images
+
+    buffer = io.BytesIO()
+    Image.effect_noise((256, 256), 64).convert("RGB").save(buffer, format="JPEG")
+    truncated = tmp_path / "truncated.jpg"
+    truncated.write_bytes(buffer.getvalue()[: len(buffer.getvalue()) * 6 // 10])
+    with Image.open(truncated) as image:
+        image.verify()  # the sample check this replaces let such a file through
+    (problem,) = check_images([truncated])
+    assert problem.startswith(f"{truncated}: image file is truncated")
+
+    root = workspace / "datasets" / "tiny"
+    last = {
+        split: sorted((root / split / "dog").iterdir())[-1] for split in ("train", "val", "test")
+    }
+    for image in last.values():
+        image.write_bytes(truncated.read_bytes())
+    message = problems(workspace)
+    assert "3 unreadable image(s)" in message
+    assert all(str(image) in message for image in last.values())
+
+
 def test_ngc_reference_needs_ngcsdk_in_the_image(workspace, monkeypatch):
     from tao_kfp.steps import pretrained
 
