@@ -132,7 +132,7 @@ class _TaskProgress(logging.Filter):
             timing = self.timings[ended.group(1)]
             self.current = None  # what kfp.local logs from here on is not the task's output
             timing.status = ended.group(2)
-            timing.seconds = round(time.monotonic() - timing.started, 2)
+            timing.seconds = round(time.monotonic() - timing.started, 1)
             _progress(
                 f"[{len(self.timings)}/{self.total}] {timing.task}: {timing.status} "
                 f"in {timing.seconds:.1f} s"
@@ -437,13 +437,14 @@ def run_local(
         summary.final_model = task.output.path
     from tao_kfp.local_report import write_report
 
-    summary.report = str(write_report(out / "report.html", summary, outputs))
+    summary.report = str(out / "report.html")
     (out / "summary.json").write_text(
         json.dumps(
             {**asdict(summary), "orchestration_seconds": summary.orchestration_seconds}, indent=2
         )
         + "\n"
     )
+    write_report(Path(summary.report), summary, outputs)  # after summary.json: it links it
     return summary
 
 
