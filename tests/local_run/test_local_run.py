@@ -226,6 +226,24 @@ def test_every_link_in_the_report_opens_as_what_it_is(demo_run):
             pytest.fail(f"the report links {target}, a file a browser cannot show")
 
 
+def test_the_report_renders_in_headless_chromium(demo_run, tmp_path):
+    """A real browser draws the page: heat maps, curves and thumbnails give it many colours."""
+    import subprocess
+
+    from PIL import Image
+
+    if not shutil.which("chromium"):
+        pytest.skip("no chromium on PATH (apt-get install chromium)")
+    out, _, _ = demo_run
+    png = tmp_path / "report.png"
+    script = Path(__file__).parents[2] / "hack" / "screenshot-report.sh"
+    subprocess.run([script, out / "report.html", png], check=True, timeout=120)
+    with Image.open(png) as screenshot:
+        assert screenshot.size == (1400, 4200)
+        colours = screenshot.convert("RGB").getcolors(maxcolors=1 << 20)
+    assert len(colours) > 1000
+
+
 def _dataset(root: Path, classes=("cat", "dog"), per_split=None) -> Path:
     """A tiny class-folder dataset of PNGs (the validate step's minimum counts and more)."""
     from PIL import Image
