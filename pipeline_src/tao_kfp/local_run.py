@@ -117,7 +117,9 @@ class _TaskProgress(logging.Filter):
         super().__init__()
         self.total = total
         self.timings: Dict[str, StepTiming] = {}
-        self.current: Optional[str] = None  # kfp.local runs one task at a time
+        # kfp.local runs one task at a time (kfp/local/orchestrator/dag_orchestrator.py: a
+        # loop over the topologically sorted tasks), so output belongs to the task started last.
+        self.current: Optional[str] = None
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = _ANSI.sub("", record.getMessage())
@@ -262,7 +264,11 @@ def run_spec_overrides(image_size: int, extra: Optional[Dict[str, Any]] = None) 
 
 
 class _OutputTail(io.TextIOBase):
-    """Passes stdout through and keeps each task's last lines (kfp.local prints task output)."""
+    """Passes stdout through and keeps each task's last lines.
+
+    kfp.local prints a task's output line by line to ``sys.stdout``
+    (kfp/local/subprocess_task_handler.py, run_local_subprocess), so redirecting stdout sees it.
+    """
 
     def __init__(self, stream, progress: _TaskProgress, keep: int = 200) -> None:
         self.stream = stream
