@@ -570,7 +570,10 @@ def format_summary(summary: LocalRunSummary) -> str:
 def _json_mapping(text: str) -> Dict[str, Any]:
     import yaml
 
-    data = yaml.safe_load(text)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise argparse.ArgumentTypeError(f"not valid YAML/JSON: {error}") from None
     if not isinstance(data, dict):
         raise argparse.ArgumentTypeError(
             f"expected a YAML/JSON mapping such as '{{train_config: {{mixup_alpha: 0.2}}}}', "
