@@ -65,6 +65,15 @@ def test_key_args(monkeypatch):
     assert key_args() == []
 
 
+def test_a_missing_key_is_reported_for_tao_but_not_for_the_cpu_backend(monkeypatch, capsys):
+    monkeypatch.delenv("TAO_MODEL_KEY", raising=False)
+    monkeypatch.setenv("TAO_ENTRYPOINT", "classification")
+    key_args()
+    assert "TAO_MODEL_KEY is not set" in capsys.readouterr().out
+    monkeypatch.setenv("TAO_ENTRYPOINT", "/venv/bin/python -m tao_kfp.cpu_backend")
+    assert key_args() == [] and capsys.readouterr().out == ""
+
+
 def test_redact_prefers_the_longest_secret():
     assert redact("abcdef abc", ["abc", "abcdef"]) == "**** ****"
     assert redact("text", ["", None or ""]) == "text"

@@ -137,10 +137,12 @@ def test_every_image_of_every_split_is_decoded(workspace, tmp_path):
     last = {
         split: sorted((root / split / "dog").iterdir())[-1] for split in ("train", "val", "test")
     }
+    last["nested"] = root / "train" / "cat" / "more" / "extra.jpg"  # Keras reads subfolders too
+    last["nested"].parent.mkdir()
     for image in last.values():
         image.write_bytes(truncated.read_bytes())
     message = problems(workspace)
-    assert "3 unreadable image(s)" in message
+    assert "4 unreadable image(s)" in message
     assert all(str(image) in message for image in last.values())
 
 

@@ -173,6 +173,18 @@ def check_images(images: List[Path], workers: Optional[int] = None) -> List[str]
         return [p for p in pool.map(image_problem, images, chunksize=64) if p]
 
 
+def _images(class_dir: Path) -> List[Path]:
+    """Every image under a class folder, subfolders included, as TAO's Keras loader reads them.
+
+    keras_preprocessing/image/utils.py, ``_iter_valid_files``, walks the folder with os.walk.
+    """
+    return sorted(
+        p
+        for p in class_dir.rglob("*")
+        if p.suffix.lower() in dataset.IMAGE_EXTENSIONS and p.is_file()
+    )
+
+
 def _bad_images_error(problems: List[str]) -> str:
     shown = "; ".join(problems[:BAD_IMAGES_LISTED])
     more = (
@@ -234,7 +246,12 @@ def check_class_folders(root: Path, batch_size: int) -> List[str]:
     counts = {s: {c: len(imgs) for c, imgs in classes.items()} for s, classes in layout.items()}
     errors += _check_counts(counts, batch_size, f"dataset {root}")
     unreadable = check_images(
-        [image for classes in layout.values() for images in classes.values() for image in images]
+        [
+            image
+            for split in layout
+            for name in layout[split]
+            for image in _images(root / split / name)
+        ]
     )
     if unreadable:
         errors.append(_bad_images_error(unreadable))
