@@ -1,6 +1,6 @@
 """Runs TAO's own command line as a subprocess, streaming its output with secrets redacted.
 
-TAO 3.x images ship Python 3.6, so the step code (Python >= 3.9, kfp, this package) cannot
+TAO 3.x images ship Python 3.6, so the step code (Python >= 3.10, kfp, this package) cannot
 import TAO; it calls TAO's ``classification`` command instead. The command is read from an
 environment variable so one pipeline serves TAO 3.x (``classification``), 4.x/5.x
 (``classification_tf1``) and the CPU backend (``<python> -m tao_kfp.cpu_backend``).
