@@ -7,7 +7,16 @@ import json
 
 import pytest
 import yaml
-from chart_helpers import NAMESPACE, SCENARIOS, find, helm_from_env, one, pod_specs
+from chart_helpers import (
+    CI_DIR,
+    NAMESPACE,
+    SCENARIOS,
+    find,
+    helm_from_env,
+    namespace_of,
+    one,
+    pod_specs,
+)
 
 from tao_kfp.environment import EnvironmentConfig
 
@@ -29,8 +38,16 @@ def args_of(job: dict, container: str) -> list:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_lint_strict(helm, chart_dir, scenario):
+    values = CI_DIR / f"{scenario}.yaml"
     result = helm.run(
-        "lint", "--strict", str(chart_dir), "-f", f"{chart_dir}/ci/{scenario}.yaml", check=False
+        "lint",
+        "--strict",
+        str(chart_dir),
+        "-f",
+        str(values),
+        "-n",
+        namespace_of(values),
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -212,7 +229,7 @@ def test_multi_user_scenario(renderer, helm):
         "name": "kubeflow-pipelines-edit",
     }
     assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": f"{FULL}-upload", "namespace": NAMESPACE}
+        {"kind": "ServiceAccount", "name": f"{FULL}-upload", "namespace": "team-vision"}
     ]
     verify = one(docs, "Pod", f"{FULL}-test-kfp")
     verify_args = args_of(verify, "kfp")
@@ -311,7 +328,7 @@ def test_notes_show_the_three_commands(helm, chart_dir, tmp_path):
     )
     docs = parse_docs(helm.run(*template_args(chart, [chart / "ci/01-default-values.yaml"])).stdout)
     notes = next(d for d in docs if d["metadata"]["name"] == "notes-preview")["data"]["notes"]
-    assert "kubectl get pvc,configmap,secret,job -n tao -l app.kubernetes.io/instance=rel" in notes
-    assert "kubectl logs -n tao job/rel-tao-kfp-upload" in notes
+    assert "kubectl get pvc,configmap,secret -n kubeflow -l app.kubernetes.io/instance=rel" in notes
+    assert "KFP runs this pipeline's pods in namespace kubeflow" in notes
     assert 'KFP UI > Pipelines > "rel-tao-kfp" > Create run' in notes
-    assert "helm test rel -n tao --logs" in notes
+    assert "helm test rel -n kubeflow" in notes
