@@ -72,7 +72,14 @@ Included once, from templates/validate.yaml.
 {{- if lt (int $v.gpu.count) 1 }}
 {{- $errors = append $errors (printf "gpu.count is %v: the GPU steps need at least one GPU; set gpu.count=1 (use gpu.resource for a MIG slice)" $v.gpu.count) }}
 {{- end }}
-{{- if and $v.tests.gpuNodes.enabled (not $v.gpu.nodeSelector) }}
+{{- /* null entries count as absent: install drops them when merging values, lint keeps them. */}}
+{{- $selector := dict }}
+{{- range $key, $value := $v.gpu.nodeSelector }}
+{{- if not (kindIs "invalid" $value) }}
+{{- $_ := set $selector $key $value }}
+{{- end }}
+{{- end }}
+{{- if and $v.tests.gpuNodes.enabled (not $selector) }}
 {{- $errors = append $errors "tests.gpuNodes.enabled=true with an empty gpu.nodeSelector: set a selector (e.g. nvidia.com/gpu.present: \"true\") or disable the test" }}
 {{- end }}
 
@@ -187,7 +194,7 @@ pipeline_src/tao_kfp/environment.py for `tao-kfp render`; tests/chart/test_rule_
 {{- $errors = append $errors (printf "gpu.tolerations[%d] has no key: a toleration without a key tolerates every taint (including node.kubernetes.io/unreachable); name the taint key, e.g. nvidia.com/gpu" $i) }}
 {{- end }}
 {{- if and (eq ($t.operator | default "Equal") "Exists") $t.value }}
-{{- $errors = append $errors (printf "gpu.tolerations[%d] has operator Exists and value %q: Exists matches any value, Kubernetes refuses a value with it; drop the value or use operator Equal" $i $t.value) }}
+{{- $errors = append $errors (printf "gpu.tolerations[%d] has operator Exists and value %s: Exists matches any value, Kubernetes refuses a value with it; drop the value or use operator Equal" $i $t.value) }}
 {{- end }}
 {{- if and (hasKey $t "tolerationSeconds") (ne ($t.effect | default "") "NoExecute") }}
 {{- $errors = append $errors (printf "gpu.tolerations[%d] has tolerationSeconds without effect NoExecute: Kubernetes accepts tolerationSeconds only with NoExecute; set effect: NoExecute or drop tolerationSeconds" $i) }}

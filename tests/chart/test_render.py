@@ -332,3 +332,47 @@ def test_notes_show_the_three_commands(helm, chart_dir, tmp_path):
     assert "KFP runs this pipeline's pods in namespace kubeflow" in notes
     assert 'KFP UI > Pipelines > "rel-tao-kfp" > Create run' in notes
     assert "helm test rel -n kubeflow" in notes
+
+
+@pytest.mark.parametrize("release", ["1234", "on", "true", "0x1f"])
+def test_release_names_yaml_reads_as_numbers_render_as_strings(helm, chart_dir, release):
+    """`helm install 1234` or `on`: labels and names stay strings (numeric labels are refused)."""
+    from chart_helpers import parse_docs, template_args
+
+    args = template_args(chart_dir, [CI_DIR / "01-default-values.yaml"])
+    args[1] = release
+    docs = parse_docs(helm.run(*args).stdout)
+    for doc in docs:
+        labels = doc["metadata"]["labels"]
+        assert labels["app.kubernetes.io/instance"] == release
+        assert all(isinstance(value, str) for value in labels.values()), labels
+        assert isinstance(doc["metadata"]["name"], str)
+
+
+def test_unusual_but_valid_values_render_correctly(helm, chart_dir, tmp_path):
+    """A numeric claim name, the largest UID and a 10,000,000 s deadline render, not refused."""
+    from chart_helpers import parse_docs, template_args
+
+    values = tmp_path / "unusual.yaml"
+    # Numbers in a values file reach the templates as float64 (printed 1e+07 unless converted).
+    values.write_text(
+        "workspace:\n  mode: existingClaim\n  existingClaim: '1234'\n"
+        "  uid: 2147483647\n  gid: 2147483647\n"
+        "  init:\n    activeDeadlineSeconds: 10000000\n"
+        "timeouts:\n  gpuStepSeconds: 10000000\n"
+        "gpu:\n  tolerations:\n    - key: nvidia.com/gpu\n      operator: Exists\n"
+        "      effect: NoExecute\n      tolerationSeconds: 10000000\n"
+    )
+    text = helm.run(*template_args(chart_dir, [CI_DIR / "01-default-values.yaml", values])).stdout
+    assert "e+0" not in text
+    docs = parse_docs(text)
+    init = one(docs, "Job", f"{FULL}-workspace-init")
+    assert init["spec"]["activeDeadlineSeconds"] == 10000000
+    pod = init["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == 2147483647
+    claim = next(v for v in pod["volumes"] if v["name"] == "workspace")
+    assert claim["persistentVolumeClaim"]["claimName"] == "1234"
+    env = env_config(docs)
+    assert env.workspace.claim_name == "1234"
+    assert env.timeouts.gpu_step_seconds == 10000000
+    assert env.gpu.tolerations[0].toleration_seconds == 10000000
