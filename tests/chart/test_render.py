@@ -376,3 +376,20 @@ def test_unusual_but_valid_values_render_correctly(helm, chart_dir, tmp_path):
     assert env.workspace.claim_name == "1234"
     assert env.timeouts.gpu_step_seconds == 10000000
     assert env.gpu.tolerations[0].toleration_seconds == 10000000
+
+
+def test_prepull_daemonset_runs_where_the_gpu_steps_run(renderer, helm):
+    """Scenario 04 enables the pre-pull: same selector and tolerations as the GPU steps."""
+    assert not find(renderer.docs(helm, "01-default-values"), "DaemonSet"), "off by default"
+    docs = renderer.docs(helm, "04-mig-custom-selector-values")
+    env = env_config(docs)
+    pod = one(docs, "DaemonSet", "vision-tao-prepull")["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == env.gpu.node_selector
+    assert pod["tolerations"] == [
+        t.model_dump(by_alias=True, exclude_none=True) for t in env.gpu.tolerations
+    ]
+    assert [c["image"] for c in pod["containers"]] == [env.images.tao]
+    assert pod["imagePullSecrets"] == [{"name": name} for name in env.secrets.image_pull_secrets]
+    for container in pod["containers"]:
+        assert container["command"] == ["sleep", "infinity"]
+        assert container["resources"]["requests"] == {"cpu": "1m", "memory": "8Mi"}
