@@ -166,6 +166,16 @@ runs the pipeline's pods: KFP's own namespace for standalone KFP, the profile na
 {{- end }}
 {{- end }}
 
+{{- /* Kubernetes caps an object's annotations at 256 KiB in total, keys plus values
+(k8s.io/apimachinery/pkg/api/validation/objectmeta.go, TotalAnnotationSizeLimitB); the chart adds its own. */}}
+{{- $annotationBytes := 0 }}
+{{- range $key, $value := merge (dict) $v.commonAnnotations $w.claimAnnotations }}
+{{- $annotationBytes = add $annotationBytes (len $key) (len (toString $value)) }}
+{{- end }}
+{{- if gt $annotationBytes 204800 }}
+{{- $errors = append $errors (printf "commonAnnotations and workspace.claimAnnotations hold %d bytes (limit 204800): Kubernetes refuses objects whose annotations exceed 256 KiB, and the chart adds its own; move large data out of annotations" $annotationBytes) }}
+{{- end }}
+
 {{- /* Paths: the workspace mount must not hide what the pods need. The schema already refuses ".." and relative paths. */}}
 {{- $mount := $w.mountPath }}
 {{- range $reserved := list "/tmp" "/dev/shm" "/dev" "/proc" "/sys" "/etc" "/home/tao-kfp" "/etc/tao-kfp" "/var/run/secrets" "/usr" "/bin" "/lib" }}

@@ -393,3 +393,23 @@ def test_prepull_daemonset_runs_where_the_gpu_steps_run(renderer, helm):
     for container in pod["containers"]:
         assert container["command"] == ["sleep", "infinity"]
         assert container["resources"]["requests"] == {"cpu": "1m", "memory": "8Mi"}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_only_the_workspace_outlives_its_use(renderer, helm, scenario):
+    """Uninstall deletes the manifest only (helm v3.18.0 pkg/action/uninstall.go:200), not hooks,
+    so every hook must delete itself, and only the claim (and NFS
+    volume) is kept. Test-only objects are test hooks, so they live only while `helm test` runs."""
+    for doc in renderer.docs(helm, scenario):
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        annotations = doc["metadata"].get("annotations", {})
+        hook = annotations.get("helm.sh/hook")
+        if hook:
+            policy = set(annotations["helm.sh/hook-delete-policy"].split(","))
+            assert {"before-hook-creation", "hook-succeeded", "hook-failed"} <= policy, name
+        if annotations.get("helm.sh/resource-policy") == "keep":
+            assert doc["kind"] in ("PersistentVolumeClaim", "PersistentVolume"), name
+        if doc["metadata"]["labels"]["app.kubernetes.io/component"] == "test":
+            assert hook == "test", f"{name} is test-only but not a test hook"
+        if doc["kind"] in ("Job", "Pod"):
+            assert "hook-failed" in annotations["helm.sh/hook-output-log-policy"], name
