@@ -27,8 +27,9 @@ from pydantic.alias_generators import to_camel
 from tao_kfp import __version__
 
 # Validation rules shared with the chart: values.schema.json uses these exact patterns and
-# templates/_validate.tpl the NVIDIA names and reserved paths (tests/chart/test_rule_parity.py
-# holds both to them). Kubernetes' own rules: k8s.io/apimachinery/pkg/util/validation/validation.go
+# templates/_validate.tpl the NVIDIA names and toleration rules (tests/chart/test_rule_parity.py
+# holds both to them). Mount paths are checked by the chart only: local runs mount host paths.
+# Kubernetes' own rules: k8s.io/apimachinery/pkg/util/validation/validation.go
 # (IsDNS1123Label, IsQualifiedName, IsValidLabelValue) and pkg/apis/core/validation (tolerations).
 # Extended resource names: <domain with a dot>/<name>, e.g. nvidia.com/mig-1g.10gb.
 GPU_RESOURCE_PATTERN = (
@@ -48,13 +49,6 @@ LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
 QUANTITY_PATTERN = (
     r"^([1-9][0-9]*(\.[0-9]+)?|0\.[0-9]*[1-9][0-9]*)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
 )
-# Absolute, no trailing slash, no "." or ".." segments, no whitespace.
-MOUNT_PATH_PATTERN = r"^(/[A-Za-z0-9_-][A-Za-z0-9._-]*)+$"
-# Paths the workspace must not cover or sit under (scratch, shared memory, config, system files).
-RESERVED_MOUNT_PATHS = (
-    "/tmp", "/dev/shm", "/dev", "/proc", "/sys", "/etc", "/home/tao-kfp", "/etc/tao-kfp",
-    "/var/run/secrets", "/usr", "/bin", "/lib",
-)  # fmt: skip
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 DEFAULT_IMAGE_REPOSITORY = "localhost:5000/tao-kfp"
@@ -87,25 +81,21 @@ class Workspace(_Model):
 
     # KFP's driver names the pod volume after the claim: a DNS-1123 label.
     claim_name: str = Field(default="tao-kfp-workspace", pattern=DNS_LABEL_PATTERN, max_length=63)
-    mount_path: str = Field(default="/workspace", pattern=MOUNT_PATH_PATTERN)
+    mount_path: str = "/workspace"
     # One UID/GID for every pod that writes the workspace, so files stay writable on NFS.
     run_as_user: int = Field(default=1000, ge=1)
     run_as_group: int = Field(default=1000, ge=1)
 
     @field_validator("mount_path")
     @classmethod
-    def _not_reserved(cls, value: str) -> str:
-        for reserved in RESERVED_MOUNT_PATHS:
-            if (
-                value == reserved
-                or value.startswith(reserved + "/")
-                or reserved.startswith(value + "/")
-            ):
-                raise ValueError(
-                    f"workspace.mountPath={value} overlaps {reserved}, which the pods need: "
-                    "use a path of its own such as /workspace"
-                )
-        return value
+    def _absolute(cls, value: str) -> str:
+        # Lenient on purpose: local runs (kfp.local) mount a host directory here, such as
+        # .demo/workspace; the chart's schema and _validate.tpl hold in-pod paths to more.
+        if not value.startswith("/") or value.rstrip("/") == "":
+            raise ValueError(
+                f"workspace.mountPath must be an absolute path other than '/', got {value!r}"
+            )
+        return value.rstrip("/")
 
 
 class SecretKeyRef(_Model):
