@@ -262,13 +262,17 @@ checkov.io/skip5: CKV_K8S_9=one-shot helm test pod, nothing to probe
 {{- end }}
 
 {{/* The namespace where KFP runs this pipeline's pods (see tao-kfp.validate): kfp.pipelineNamespace, else the profile
-namespace (multiUser), else the namespace in an in-cluster kfp.host (<service>.<namespace>.svc...); empty when unknown. */}}
+namespace (multiUser), else the namespace an in-cluster kfp.host names: <service>.<namespace>[.svc...], or the
+release namespace for a bare <service> (it resolves only there); empty when kfp.host is an external URL. */}}
 {{- define "tao-kfp.pipelineNamespace" -}}
+{{- $host := .Values.kfp.host }}
 {{- if .Values.kfp.pipelineNamespace }}
 {{- .Values.kfp.pipelineNamespace }}
 {{- else if eq .Values.kfp.mode "multiUser" }}
 {{- .Values.kfp.namespace }}
-{{- else }}
-{{- regexReplaceAll "^https?://[^./:]+\\.([a-z0-9-]+)\\.svc([.:/].*)?$" (regexFind "^https?://[^./:]+\\.[a-z0-9-]+\\.svc([.:/].*)?$" .Values.kfp.host) "${1}" }}
+{{- else if regexMatch "^https?://[a-z0-9-]+(:[0-9]+)?(/.*)?$" $host }}
+{{- .Release.Namespace }}
+{{- else if regexMatch "^https?://[a-z0-9-]+\\.[a-z0-9-]+(\\.svc(\\.[^/:]*)?)?(:[0-9]+)?(/.*)?$" $host }}
+{{- regexReplaceAll "^https?://[a-z0-9-]+\\.([a-z0-9-]+).*$" $host "${1}" }}
 {{- end }}
 {{- end }}

@@ -413,3 +413,22 @@ def test_only_the_workspace_outlives_its_use(renderer, helm, scenario):
             assert hook == "test", f"{name} is test-only but not a test hook"
         if doc["kind"] in ("Job", "Pod"):
             assert "hook-failed" in annotations["helm.sh/hook-output-log-policy"], name
+
+
+@pytest.mark.parametrize(
+    "host, namespace",
+    [
+        ("http://ml-pipeline:8888", "any-namespace"),  # a bare service resolves in its own
+        ("http://ml-pipeline.kfp:8888", "kfp"),
+        ("http://ml-pipeline.kfp.svc.cluster.local:8888", "kfp"),
+    ],
+)
+def test_kfp_namespace_is_read_from_an_in_cluster_host(helm, chart_dir, host, namespace):
+    from chart_helpers import template_args
+
+    values = [CI_DIR / "01-default-values.yaml"]
+    sets = {"kfp.host": host}
+    assert helm.run(*template_args(chart_dir, values, sets, namespace=namespace)).returncode == 0
+    refused = helm.run(*template_args(chart_dir, values, sets, namespace="other"), check=False)
+    if namespace != "any-namespace":
+        assert f"install with -n {namespace}" in refused.stderr
