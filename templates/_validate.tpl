@@ -225,8 +225,8 @@ MaxSecretSize; helm pkg/storage/driver/secrets.go stores the gzipped release the
 {{- if $errors }}
 {{- $message := printf "\n\ninvalid values for chart tao-kfp:\n  - %s\n" (join "\n  - " $errors) }}
 {{- fail $message }}
-{{- /* Reached only under `helm lint`, whose `fail` logs and returns "" (helm pkg/engine/engine.go, initFunMap:
-"Don't fail when linting"). Including a template that does not exist is an error lint reports, with the
+{{- /* Reached only under `helm lint`, whose `fail` logs and returns "" (helm pkg/engine/engine.go initFunMap,
+"Don't fail when linting": v3.18.0 line 224, v4.1.4 line 229). Including a template that does not exist is an error lint reports, with the
 messages in it, so `helm lint --strict` fails whenever an install would. */}}
 {{- include $message . }}
 {{- end }}

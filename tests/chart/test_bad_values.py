@@ -6,7 +6,8 @@ text under Helm 3 and 4) or `# expect-schema: <dotted.key> [property]` (values.s
 Helm 3 reports `- dotted.key: ...`, Helm 4 `at '/dotted/key': ...`). A comment says why.
 
 `helm lint --strict` must fail on each of them too: Helm's lint mode turns `fail` into a log line
-(helm pkg/engine/engine.go, initFunMap), so templates/_validate.tpl makes lint fail another way.
+(helm pkg/engine/engine.go initFunMap: v3.18.0:224, v4.1.4:229), so templates/_validate.tpl
+makes lint fail another way.
 """
 
 from __future__ import annotations
@@ -68,7 +69,8 @@ def test_lint_strict_fails_on_bad_values(helm, chart_dir, bad):
     """Lint (its own release name, test-release) fails wherever `helm install` would."""
     if "null" in bad.read_text():
         # Lint's values rule coalesces the user's values into the chart defaults in place
-        # (helm v3.18.0 pkg/lint/rules/values.go:73-74, CoalesceTables on shared nested maps),
+        # (helm v3.18.0 pkg/lint/rules/values.go:73-74, v4.1.4 pkg/chart/v2/lint/rules/
+        # values.go:66-67: CoalesceTables on shared nested maps),
         # so the template rule no longer sees a `key: null` that deletes a default: lint
         # cannot check such values. Install drops the key as documented.
         pytest.skip("helm lint cannot see null deletions of defaults")
