@@ -117,7 +117,8 @@ class Toleration(_Model):
     """A pod toleration (same fields as Kubernetes)."""
 
     key: Optional[str] = Field(default=None, pattern=LABEL_KEY_PATTERN)
-    operator: Literal["Exists", "Equal"] = "Exists"
+    # Kubernetes defaults an omitted operator to Equal (core/v1 Toleration), and so does the chart.
+    operator: Literal["Exists", "Equal"] = "Equal"
     value: Optional[str] = Field(default=None, pattern=LABEL_VALUE_PATTERN)
     effect: Optional[Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]] = None
     toleration_seconds: Optional[int] = None

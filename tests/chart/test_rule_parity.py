@@ -78,6 +78,8 @@ CASES = [
     ("gpu", {"nodeSelector": {"example.com/pool": "a100"}}, True),
     ("gpu", {"tolerations": [TOLERATION]}, True),
     ("gpu", {"tolerations": [{}]}, False),
+    ("gpu", {"tolerations": [{"key": "dedicated", "value": "gpu", "effect": "NoSchedule"}]}, True),
+    ("gpu", {"tolerations": [{"key": "dedicated", "operator": "Exists", "value": "gpu"}]}, False),
     ("gpu", {"tolerations": [dict(TOLERATION, value="x")]}, False),
     ("gpu", {"tolerations": [dict(TOLERATION, tolerationSeconds=30)]}, False),
     ("gpu", {"tolerations": [dict(TOLERATION, effect="NoExecute", tolerationSeconds=30)]}, True),
