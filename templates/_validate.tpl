@@ -196,6 +196,19 @@ k8s.io/kubernetes pkg/apis/core/validation/validation.go ValidateResourceRequire
 {{- end }}
 {{- end }}
 
+{{- /* Python with the kfp client needs memory: `python -c "import kfp.client"` peaks at 83 MB RSS (measured with
+/usr/bin/time -v in this repository's .venv), so a smaller limit OOM-kills the upload Job before it does anything. */}}
+{{- with $v.resources.limits.memory }}
+{{- if lt (include "tao-kfp.quantityValue" . | float64) 134217728.0 }}
+{{- $errors = append $errors (printf "resources.limits.memory=%s is below 128Mi: the chart's Python containers (kfp client) need about 100 MB and would be OOM-killed; set resources.limits.memory to 128Mi or more (default 1Gi)" (include "tao-kfp.quantity" .)) }}
+{{- end }}
+{{- end }}
+
+{{- /* The workspace is written by the init Job and every pipeline step. */}}
+{{- if and (eq $w.mode "existingClaim" | not) (not (or (has "ReadWriteMany" $w.accessModes) (has "ReadWriteOnce" $w.accessModes) (has "ReadWriteOncePod" $w.accessModes))) }}
+{{- $errors = append $errors "workspace.accessModes has no writable mode: the init Job and every pipeline step write the workspace; use ReadWriteMany (steps on several nodes) or ReadWriteOnce (one node)" }}
+{{- end }}
+
 {{- /* GPU steps: rules KFP does not check but Kubernetes applies when it creates the step's pod, hours later
 (k8s.io/kubernetes pkg/apis/core/validation/validation.go ValidateTolerations). The same rules are in
 pipeline_src/tao_kfp/environment.py for `tao-kfp render`; tests/chart/test_rule_parity.py runs the same cases through both. */}}
