@@ -223,7 +223,10 @@ pipeline_src/tao_kfp/environment.py for `tao-kfp render`; tests/chart/test_rule_
 {{- $errors = append $errors (printf "gpu.tolerations[%d] has tolerationSeconds without effect NoExecute: Kubernetes accepts tolerationSeconds only with NoExecute; set effect: NoExecute or drop tolerationSeconds" $i) }}
 {{- end }}
 {{- end }}
-{{- if and (hasPrefix "nvidia.com/" $v.gpu.resource) (not (regexMatch "^nvidia\\.com/(gpu|gpu\\.shared|mig-[1-8]g\\.[0-9]+gb(\\+me)?)$" $v.gpu.resource)) }}
+{{- if contains "kubernetes.io/" $v.gpu.resource }}
+{{- $errors = append $errors (printf "gpu.resource=%s is in the kubernetes.io domain, reserved for native resources (k8s.io/kubernetes pkg/apis/core/helper IsExtendedResourceName): extended resources such as nvidia.com/gpu live in a vendor domain" $v.gpu.resource) }}
+{{- end }}
+{{- if and (hasPrefix "nvidia.com/" $v.gpu.resource) (not (regexMatch "^nvidia\\.com/(gpu|gpu\\.shared|mig-([1-7]c\\.)?[1-8]g\\.[0-9]+gb(\\+me)?)$" $v.gpu.resource)) }}
 {{- $errors = append $errors (printf "gpu.resource=%s is not a resource NVIDIA's device plugin advertises: use nvidia.com/gpu (whole GPUs) or a MIG slice such as nvidia.com/mig-1g.10gb (kubectl describe node shows the names)" $v.gpu.resource) }}
 {{- end }}
 

@@ -37,7 +37,7 @@ GPU_RESOURCE_PATTERN = (
     r"/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 )
 # What NVIDIA's device plugin advertises: whole GPUs, shared (time-sliced) GPUs, MIG slices.
-NVIDIA_RESOURCE_PATTERN = r"^nvidia\.com/(gpu|gpu\.shared|mig-[1-8]g\.[0-9]+gb(\+me)?)$"
+NVIDIA_RESOURCE_PATTERN = r"^nvidia\.com/(gpu|gpu\.shared|mig-([1-7]c\.)?[1-8]g\.[0-9]+gb(\+me)?)$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 LABEL_KEY_PATTERN = (
@@ -157,6 +157,11 @@ class Gpu(_Model):
     @field_validator("resource")
     @classmethod
     def _known_nvidia_resource(cls, value: str) -> str:
+        if "kubernetes.io/" in value:
+            raise ValueError(
+                f"gpu.resource={value} is in the kubernetes.io domain, reserved for native "
+                "resources: extended resources such as nvidia.com/gpu live in a vendor domain"
+            )
         if value.startswith("nvidia.com/") and not re.match(NVIDIA_RESOURCE_PATTERN, value):
             raise ValueError(
                 f"gpu.resource={value} is not a resource NVIDIA's device plugin advertises: use "
