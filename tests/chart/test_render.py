@@ -432,3 +432,24 @@ def test_kfp_namespace_is_read_from_an_in_cluster_host(helm, chart_dir, host, na
     refused = helm.run(*template_args(chart_dir, values, sets, namespace="other"), check=False)
     if namespace != "any-namespace":
         assert f"install with -n {namespace}" in refused.stderr
+
+
+def test_longest_names_stay_within_kubernetes_limits(helm, chart_dir):
+    """The longest fullname (48) and release name (53, Helm's limit) keep every Job name, and so
+    the job-name label, within 63 (apimachinery util/validation LabelValueMaxLength)."""
+    from chart_helpers import parse_docs, template_args
+
+    sets = {
+        "fullnameOverride": "f" * 48,
+        "tests.gpuNodes.enabled": "true",
+        "prepull.enabled": "true",
+    }
+    for release, extra in (("r" * 53, {}), ("rel", sets)):
+        args = template_args(chart_dir, [CI_DIR / "01-default-values.yaml"], extra)
+        args[1] = release
+        for doc in parse_docs(helm.run(*args).stdout):
+            name = doc["metadata"]["name"]
+            if doc["kind"] in ("Job", "Pod", "DaemonSet", "PersistentVolumeClaim"):
+                assert len(name) <= 63, name
+            for value in doc["metadata"]["labels"].values():
+                assert len(value) <= 63, value
