@@ -8,7 +8,7 @@
 #   KIND_CLUSTER_NAME   [tao-kfp]          kind cluster name
 #   KIND_NODE_IMAGE     [kind's default]   kindest/node image, e.g. kindest/node:v1.32.2
 #   KFP_VERSION         [2.17.3]           Kubeflow Pipelines release (matches the kfp SDK pin)
-#   RELEASE / NAMESPACE [tao-kfp/tao-kfp]  Helm release and its namespace
+#   RELEASE / NAMESPACE [tao-kfp/kubeflow]  Helm release and its namespace (where KFP runs pipeline pods)
 #   REGISTRY            [localhost:5000/tao-kfp]  image repository prefix (the chart default)
 #   KIND_WITH_TAO_STEP  [false]            also build and load tao-step (pulls the ~15 GB TAO
 #                                          image from nvcr.io: needs `docker login nvcr.io`);
@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 cluster="${KIND_CLUSTER_NAME:-tao-kfp}"
 kfp_version="${KFP_VERSION:-2.17.3}"
 release="${RELEASE:-tao-kfp}"
-namespace="${NAMESPACE:-tao-kfp}"
+namespace="${NAMESPACE:-kubeflow}"
 registry="${REGISTRY:-localhost:5000/tao-kfp}"
 with_tao_step="${KIND_WITH_TAO_STEP:-false}"
 values="${VALUES:-hack/kind-values.yaml}"
@@ -124,7 +124,7 @@ say "installing the chart: helm upgrade --install $release -n $namespace ${value
 "$helm" upgrade --install "$release" . --namespace "$namespace" --create-namespace \
   "${values_args[@]}" --timeout 15m
 say "running helm test"
-"$helm" test "$release" --namespace "$namespace" --logs --timeout 10m
+"$helm" test "$release" --namespace "$namespace" --timeout 10m
 
 cat << DONE
 kind-up: ready.

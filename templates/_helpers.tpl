@@ -3,34 +3,37 @@
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
-{{/* Prefix of every resource name: fullnameOverride, else <release>-<chart> (or <release> when it already contains the chart name). */}}
+{{/* Prefix of every resource name: fullnameOverride, else <release>-<chart> (or <release> when it already contains the chart name).
+At most 48 characters: the longest suffix is "-workspace-init" (15), and a Job's name becomes its pods'
+`job-name` label value, which Kubernetes caps at 63 (apimachinery util/validation/validation.go
+LabelValueMaxLength). values.schema.json caps fullnameOverride/nameOverride at 48 so nothing is cut silently. */}}
 {{- define "tao-kfp.fullname" -}}
 {{- if .Values.fullnameOverride }}
-{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" }}
+{{- .Values.fullnameOverride | trunc 48 | trimSuffix "-" }}
 {{- else }}
 {{- $name := default .Chart.Name .Values.nameOverride }}
 {{- if contains $name .Release.Name }}
-{{- .Release.Name | trunc 52 | trimSuffix "-" }}
+{{- .Release.Name | trunc 48 | trimSuffix "-" }}
 {{- else }}
-{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" }}
+{{- printf "%s-%s" .Release.Name $name | trunc 48 | trimSuffix "-" }}
 {{- end }}
 {{- end }}
 {{- end }}
 
 {{/* Labels that select this release's pods (NetworkPolicy); never the version. */}}
 {{- define "tao-kfp.selectorLabels" -}}
-app.kubernetes.io/name: {{ include "tao-kfp.name" . }}
-app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/name: {{ include "tao-kfp.name" . | quote }}
+app.kubernetes.io/instance: {{ .Release.Name | quote }}
 {{- end }}
 
 {{/* Labels of every object; call with (dict "ctx" $ "component" "<part>"). No version in selectors: nothing here selects. */}}
 {{- define "tao-kfp.labels" -}}
-helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+helm.sh/chart: {{ printf "%s-%s" .ctx.Chart.Name .ctx.Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" | quote }}
 {{ include "tao-kfp.selectorLabels" .ctx }}
 app.kubernetes.io/version: {{ .ctx.Chart.AppVersion | quote }}
-app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service | quote }}
 app.kubernetes.io/part-of: tao-kfp
-app.kubernetes.io/component: {{ .component }}
+app.kubernetes.io/component: {{ .component | quote }}
 {{- with .ctx.Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
@@ -116,7 +119,7 @@ seccompProfile:
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- range . }}
-  - name: {{ . }}
+  - name: {{ . | quote }}
   {{- end }}
 {{- end }}
 {{- end }}
@@ -154,10 +157,10 @@ checkov.io/skip3: CKV_K8S_40=runs as workspace.uid so workspace files stay writa
 {{- define "tao-kfp.kfpVolumes" -}}
 - name: pipeline
   configMap:
-    name: {{ include "tao-kfp.fullname" . }}-pipeline
+    name: {{ printf "%s-pipeline" (include "tao-kfp.fullname" .) | quote }}
 - name: env
   configMap:
-    name: {{ include "tao-kfp.fullname" . }}-env
+    name: {{ printf "%s-env" (include "tao-kfp.fullname" .) | quote }}
 # HOME and /tmp on emptyDirs: the kfp client writes ~/.config/kfp/context.json; the root FS is read-only.
 - name: home
   emptyDir:
@@ -172,18 +175,18 @@ checkov.io/skip3: CKV_K8S_40=runs as workspace.uid so workspace files stay writa
     sources:
       - serviceAccountToken:
           path: token
-          audience: {{ .Values.kfp.tokenAudience }}
+          audience: {{ .Values.kfp.tokenAudience | quote }}
           expirationSeconds: 3600
 {{- end }}
 {{- with .Values.kfp.caBundle.configMap }}
 - name: ca-bundle
   configMap:
-    name: {{ . }}
+    name: {{ . | quote }}
 {{- end }}
 {{- with .Values.kfp.caBundle.secret }}
 - name: ca-bundle
   secret:
-    secretName: {{ . }}
+    secretName: {{ . | quote }}
 {{- end }}
 {{- end }}
 
@@ -213,12 +216,19 @@ checkov.io/skip3: CKV_K8S_40=runs as workspace.uid so workspace files stay writa
 
 {{/* Everything a chart container shares: image, pull policy, securityContext, resources, HOME. */}}
 {{- define "tao-kfp.containerCommon" -}}
-image: {{ include "tao-kfp.image" (dict "ctx" . "image" .Values.images.tools) }}
-imagePullPolicy: {{ .Values.images.pullPolicy }}
+image: {{ include "tao-kfp.image" (dict "ctx" . "image" .Values.images.tools) | quote }}
+imagePullPolicy: {{ .Values.images.pullPolicy | quote }}
 securityContext:
   {{- include "tao-kfp.containerSecurityContext" . | nindent 2 }}
 resources:
-  {{- toYaml .Values.resources | nindent 2 }}
+  {{- range $kind := list "requests" "limits" }}
+  {{- with index $.Values.resources $kind }}
+  {{ $kind }}:
+    {{- range $name, $quantity := . }}
+    {{ $name }}: {{ include "tao-kfp.quantity" $quantity | quote }}
+    {{- end }}
+  {{- end }}
+  {{- end }}
 env:
   - name: HOME
     value: /home/tao-kfp
@@ -231,4 +241,38 @@ env:
 {{ include "tao-kfp.checkovPodSkips" . }}
 checkov.io/skip4: CKV_K8S_8=one-shot helm test pod, nothing to probe
 checkov.io/skip5: CKV_K8S_9=one-shot helm test pod, nothing to probe
+{{- end }}
+
+{{/* A quantity or integer as text: values files give numbers as float64, which print as 1e+07; integral ones print as integers. */}}
+{{- define "tao-kfp.quantity" -}}
+{{- if and (kindIs "float64" .) (eq (floor .) .) }}
+{{- int64 . }}
+{{- else }}
+{{- toString . }}
+{{- end }}
+{{- end }}
+
+{{/* The value of a Kubernetes quantity (e.g. 1Gi, 500m, 2) as a float, to compare requests with limits. Assumes the schema's quantity pattern already holds. */}}
+{{- define "tao-kfp.quantityValue" -}}
+{{- $text := include "tao-kfp.quantity" . }}
+{{- $number := regexFind "^[0-9.]+" $text }}
+{{- $suffix := trimPrefix $number $text }}
+{{- $scale := dict "" 1.0 "m" 0.001 "k" 1000.0 "M" 1000000.0 "G" 1000000000.0 "T" 1000000000000.0 "P" 1000000000000000.0 "E" 1000000000000000000.0 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 }}
+{{- mulf (float64 $number) (get $scale $suffix) }}
+{{- end }}
+
+{{/* The namespace where KFP runs this pipeline's pods (see tao-kfp.validate): kfp.pipelineNamespace, else the profile
+namespace (multiUser), else the namespace an in-cluster kfp.host names: <service>.<namespace>[.svc...], or the
+release namespace for a bare <service> (it resolves only there); empty when kfp.host is an external URL. */}}
+{{- define "tao-kfp.pipelineNamespace" -}}
+{{- $host := .Values.kfp.host }}
+{{- if .Values.kfp.pipelineNamespace }}
+{{- .Values.kfp.pipelineNamespace }}
+{{- else if eq .Values.kfp.mode "multiUser" }}
+{{- .Values.kfp.namespace }}
+{{- else if regexMatch "^https?://[a-z0-9-]+(:[0-9]+)?(/.*)?$" $host }}
+{{- .Release.Namespace }}
+{{- else if regexMatch "^https?://[a-z0-9-]+\\.[a-z0-9-]+(\\.svc(\\.[^/:]*)?)?(:[0-9]+)?(/.*)?$" $host }}
+{{- regexReplaceAll "^https?://[a-z0-9-]+\\.([a-z0-9-]+).*$" $host "${1}" }}
+{{- end }}
 {{- end }}

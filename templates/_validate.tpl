@@ -72,7 +72,14 @@ Included once, from templates/validate.yaml.
 {{- if lt (int $v.gpu.count) 1 }}
 {{- $errors = append $errors (printf "gpu.count is %v: the GPU steps need at least one GPU; set gpu.count=1 (use gpu.resource for a MIG slice)" $v.gpu.count) }}
 {{- end }}
-{{- if and $v.tests.gpuNodes.enabled (not $v.gpu.nodeSelector) }}
+{{- /* null entries count as absent: install drops them when merging values, lint keeps them. */}}
+{{- $selector := dict }}
+{{- range $key, $value := $v.gpu.nodeSelector }}
+{{- if not (kindIs "invalid" $value) }}
+{{- $_ := set $selector $key $value }}
+{{- end }}
+{{- end }}
+{{- if and $v.tests.gpuNodes.enabled (not $selector) }}
 {{- $errors = append $errors "tests.gpuNodes.enabled=true with an empty gpu.nodeSelector: set a selector (e.g. nvidia.com/gpu.present: \"true\") or disable the test" }}
 {{- end }}
 
@@ -109,7 +116,136 @@ Included once, from templates/validate.yaml.
 {{- $errors = append $errors "tests.workspace.enabled=true but workspace.init.enabled=false: the test expects the layout the init Job writes; disable the test or enable the init Job" }}
 {{- end }}
 
+{{- /* Where the pipeline's pods run. A pod mounts claims and reads Secrets of its own namespace only, so the
+workspace claim, the NGC Secrets and everything that mounts the claim must be in the namespace where KFP
+runs the pipeline's pods: KFP's own namespace for standalone KFP, the profile namespace for multi-user KFP
+(/work/shared/reference/kfp-backend.md "Where pipeline pods run"). */}}
+{{- $podNamespace := include "tao-kfp.pipelineNamespace" . }}
+{{- if not $podNamespace }}
+{{- $errors = append $errors (printf "kfp.pipelineNamespace is empty and kfp.host (%s) does not name KFP's namespace (<service>.<namespace>.svc...): standalone KFP runs every pipeline pod in its own namespace (usually kubeflow), where the workspace claim and Secrets must be; set kfp.pipelineNamespace to it and install there with -n" $k.host) }}
+{{- else if ne $podNamespace .Release.Namespace }}
+{{- if eq $k.mode "multiUser" }}
+{{- $errors = append $errors (printf "the release namespace is %s but multi-user KFP runs this pipeline's pods in the profile namespace kfp.namespace=%s, and a pod can mount only claims and Secrets of its own namespace: install with -n %s" .Release.Namespace $podNamespace $podNamespace) }}
+{{- else }}
+{{- $errors = append $errors (printf "the release namespace is %s but standalone KFP runs every pipeline pod in its own namespace %s (from %s), and a pod can mount only claims and Secrets of its own namespace: install with -n %s (or set kfp.pipelineNamespace if KFP runs its pods elsewhere)" .Release.Namespace $podNamespace (ternary "kfp.pipelineNamespace" "kfp.host" (not (empty $k.pipelineNamespace))) $podNamespace) }}
+{{- end }}
+{{- end }}
+{{- if and (eq $k.mode "multiUser") $k.pipelineNamespace (ne $k.pipelineNamespace $k.namespace) }}
+{{- $errors = append $errors (printf "kfp.pipelineNamespace (%s) differs from kfp.namespace (%s) in multiUser mode: multi-user KFP runs pipeline pods in the profile namespace; clear kfp.pipelineNamespace" $k.pipelineNamespace $k.namespace) }}
+{{- end }}
+
+{{- /* The upload's ServiceAccount gets kfp.clusterRole in the profile namespace: never a cluster-wide admin role. */}}
+{{- if and (eq $k.mode "multiUser") (or (has $k.clusterRole (list "cluster-admin" "admin" "edit" "kubeflow-admin")) (hasPrefix "system:" $k.clusterRole)) }}
+{{- $errors = append $errors (printf "kfp.clusterRole=%s would give the upload Job's ServiceAccount broad rights in %s (secrets, pods, RBAC): bind kubeflow-pipelines-edit (KFP's own role for pipelines, runs and experiments) or a role limited to pipelines.kubeflow.org" $k.clusterRole $k.namespace) }}
+{{- end }}
+
+{{- /* Generated names: a Job's name is its pods' job-name label value, at most 63 characters
+(k8s.io/apimachinery/pkg/util/validation/validation.go, LabelValueMaxLength). */}}
+{{- range $suffix := list "upload" "workspace-init" }}
+{{- $job := printf "%s-%s" (include "tao-kfp.fullname" $) $suffix }}
+{{- if gt (len $job) 63 }}
+{{- $errors = append $errors (printf "the Job name %s has %d characters; Kubernetes puts it in the job-name label, at most 63: shorten fullnameOverride or the release name" $job (len $job)) }}
+{{- end }}
+{{- end }}
+
+{{- /* Labels and annotations the chart controls: Helm and the chart's selectors depend on them. */}}
+{{- $controlLabels := list "helm.sh/chart" "app.kubernetes.io/name" "app.kubernetes.io/instance" "app.kubernetes.io/version" "app.kubernetes.io/managed-by" "app.kubernetes.io/part-of" "app.kubernetes.io/component" }}
+{{- range $key, $_ := $v.commonLabels }}
+{{- if has $key $controlLabels }}
+{{- $errors = append $errors (printf "commonLabels.%s is a label the chart sets itself (Helm and the NetworkPolicy selector rely on it): remove it from commonLabels" $key) }}
+{{- end }}
+{{- end }}
+{{- range $key, $_ := $v.commonAnnotations }}
+{{- if or (hasPrefix "helm.sh/" $key) (hasPrefix "meta.helm.sh/" $key) }}
+{{- $errors = append $errors (printf "commonAnnotations.%s is a Helm control annotation (hooks, resource policy, ownership): remove it from commonAnnotations; use workspace.keep for the resource policy" $key) }}
+{{- end }}
+{{- end }}
+{{- range $key, $_ := $w.claimAnnotations }}
+{{- if or (hasPrefix "helm.sh/" $key) (hasPrefix "meta.helm.sh/" $key) }}
+{{- $errors = append $errors (printf "workspace.claimAnnotations.%s is a Helm control annotation: remove it; use workspace.keep for helm.sh/resource-policy" $key) }}
+{{- end }}
+{{- end }}
+
+{{- /* Kubernetes caps an object's annotations at 256 KiB in total, keys plus values
+(k8s.io/apimachinery/pkg/api/validation/objectmeta.go, TotalAnnotationSizeLimitB); the chart adds its own. */}}
+{{- $annotationBytes := 0 }}
+{{- range $key, $value := merge (dict) $v.commonAnnotations $w.claimAnnotations }}
+{{- $annotationBytes = add $annotationBytes (len $key) (len (toString $value)) }}
+{{- end }}
+{{- if gt $annotationBytes 204800 }}
+{{- $errors = append $errors (printf "commonAnnotations and workspace.claimAnnotations hold %d bytes (limit 204800): Kubernetes refuses objects whose annotations exceed 256 KiB, and the chart adds its own; move large data out of annotations" $annotationBytes) }}
+{{- end }}
+
+{{- /* Paths: the workspace mount must not hide what the pods need. The schema already refuses ".." and relative paths. */}}
+{{- $mount := $w.mountPath }}
+{{- range $reserved := list "/tmp" "/dev/shm" "/dev" "/proc" "/sys" "/etc" "/home/tao-kfp" "/etc/tao-kfp" "/var/run/secrets" "/usr" "/bin" "/lib" }}
+{{- if or (eq $mount $reserved) (hasPrefix (printf "%s/" $reserved) $mount) (hasPrefix (printf "%s/" $mount) $reserved) }}
+{{- $errors = append $errors (printf "workspace.mountPath=%s overlaps %s, which the chart's pods or the pipeline steps need (scratch space, shared memory, config, system files): use a path of its own such as /workspace" $mount $reserved) }}
+{{- break }}
+{{- end }}
+{{- end }}
+
+{{- /* Resources of chart containers: requests not above limits (the API server refuses it:
+k8s.io/kubernetes pkg/apis/core/validation/validation.go ValidateResourceRequirements). */}}
+{{- $requests := $v.resources.requests | default dict }}
+{{- range $name, $limit := $v.resources.limits }}
+{{- if hasKey $requests $name }}
+{{- if gt (include "tao-kfp.quantityValue" (get $requests $name) | float64) (include "tao-kfp.quantityValue" $limit | float64) }}
+{{- $errors = append $errors (printf "resources.requests.%s (%s) is above resources.limits.%s (%s): Kubernetes refuses a request above its limit; lower the request or raise the limit" $name (include "tao-kfp.quantity" (get $requests $name)) $name (include "tao-kfp.quantity" $limit)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- /* Python with the kfp client needs memory: `python -c "import kfp.client"` peaks at 83 MB RSS (measured with
+/usr/bin/time -v in this repository's .venv), so a smaller limit OOM-kills the upload Job before it does anything. */}}
+{{- with $v.resources.limits.memory }}
+{{- if lt (include "tao-kfp.quantityValue" . | float64) 134217728.0 }}
+{{- $errors = append $errors (printf "resources.limits.memory=%s is below 128Mi: the chart's Python containers (kfp client) need about 100 MB and would be OOM-killed; set resources.limits.memory to 128Mi or more (default 1Gi)" (include "tao-kfp.quantity" .)) }}
+{{- end }}
+{{- end }}
+
+{{- /* The workspace is written by the init Job and every pipeline step. */}}
+{{- if and (eq $w.mode "existingClaim" | not) (not (or (has "ReadWriteMany" $w.accessModes) (has "ReadWriteOnce" $w.accessModes) (has "ReadWriteOncePod" $w.accessModes))) }}
+{{- $errors = append $errors "workspace.accessModes has no writable mode: the init Job and every pipeline step write the workspace; use ReadWriteMany (steps on several nodes) or ReadWriteOnce (one node)" }}
+{{- end }}
+
+{{- /* GPU steps: rules KFP does not check but Kubernetes applies when it creates the step's pod, hours later
+(k8s.io/kubernetes pkg/apis/core/validation/validation.go ValidateTolerations). The same rules are in
+pipeline_src/tao_kfp/environment.py for `tao-kfp render`; tests/chart/test_rule_parity.py runs the same cases through both. */}}
+{{- range $i, $t := $v.gpu.tolerations }}
+{{- if not $t.key }}
+{{- $errors = append $errors (printf "gpu.tolerations[%d] has no key: a toleration without a key tolerates every taint (including node.kubernetes.io/unreachable); name the taint key, e.g. nvidia.com/gpu" $i) }}
+{{- end }}
+{{- if and (eq ($t.operator | default "Equal") "Exists") $t.value }}
+{{- $errors = append $errors (printf "gpu.tolerations[%d] has operator Exists and value %s: Exists matches any value, Kubernetes refuses a value with it; drop the value or use operator Equal" $i $t.value) }}
+{{- end }}
+{{- if and (hasKey $t "tolerationSeconds") (ne ($t.effect | default "") "NoExecute") }}
+{{- $errors = append $errors (printf "gpu.tolerations[%d] has tolerationSeconds without effect NoExecute: Kubernetes accepts tolerationSeconds only with NoExecute; set effect: NoExecute or drop tolerationSeconds" $i) }}
+{{- end }}
+{{- end }}
+{{- if contains "kubernetes.io/" $v.gpu.resource }}
+{{- $errors = append $errors (printf "gpu.resource=%s is in the kubernetes.io domain, reserved for native resources (k8s.io/kubernetes pkg/apis/core/helper IsExtendedResourceName): extended resources such as nvidia.com/gpu live in a vendor domain" $v.gpu.resource) }}
+{{- end }}
+{{- if and (hasPrefix "nvidia.com/" $v.gpu.resource) (not (regexMatch "^nvidia\\.com/(gpu|gpu\\.shared|mig-([1-7]c\\.)?[1-8]g\\.[0-9]+gb(\\+me)?)$" $v.gpu.resource)) }}
+{{- $errors = append $errors (printf "gpu.resource=%s is not a resource NVIDIA's device plugin advertises: use nvidia.com/gpu (whole GPUs) or a MIG slice such as nvidia.com/mig-1g.10gb (kubectl describe node shows the names)" $v.gpu.resource) }}
+{{- end }}
+
+{{- /* Size of the release: Helm keeps values and the rendered manifest (which repeats specs.overrides in the
+specs ConfigMap) in one release Secret, and Kubernetes caps a Secret at 1 MiB (k8s.io/api core/v1
+MaxSecretSize; helm pkg/storage/driver/secrets.go stores the gzipped release there). Measured by encoding the
+release of `helm install --dry-run=client -o json` (Helm 4.1.4) as Helm does (base64 of gzip): 92 KB with no
+overrides, 620 KB with 262,000 bytes of incompressible overrides; the budget leaves room for the other values. */}}
+{{- $overridesSize := len (toJson $v.specs.overrides) }}
+{{- if gt $overridesSize 262144 }}
+{{- $errors = append $errors (printf "specs.overrides is %d bytes as JSON (limit 262144): Helm stores the values and the rendered specs ConfigMap in one release Secret, capped at 1 MiB; override fewer fields, or edit the spec in the workspace (specs/%s)" $overridesSize $v.specs.fileName) }}
+{{- end }}
+
 {{- if $errors }}
-{{- fail (printf "\n\ninvalid values for chart tao-kfp:\n  - %s\n" (join "\n  - " $errors)) }}
+{{- $message := printf "\n\ninvalid values for chart tao-kfp:\n  - %s\n" (join "\n  - " $errors) }}
+{{- fail $message }}
+{{- /* Reached only under `helm lint`, whose `fail` logs and returns "" (helm pkg/engine/engine.go initFunMap,
+"Don't fail when linting": v3.18.0 line 224, v4.1.4 line 229). Including a template that does not exist is an error lint reports, with the
+messages in it, so `helm lint --strict` fails whenever an install would. */}}
+{{- include $message . }}
 {{- end }}
 {{- end }}

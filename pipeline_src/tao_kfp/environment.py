@@ -11,19 +11,44 @@ import copy
 import re
 import sys
 from pathlib import Path
-from typing import Dict, List, Literal, Optional
+from typing import Annotated, Dict, List, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from tao_kfp import __version__
 
-# Kubernetes extended resource names: nvidia.com/gpu or MIG slices such as nvidia.com/mig-1g.10gb.
-GPU_RESOURCE_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+# Validation rules shared with the chart: values.schema.json uses these exact patterns and
+# templates/_validate.tpl the NVIDIA names and toleration rules (tests/chart/test_rule_parity.py
+# holds both to them). Mount paths are checked by the chart only: local runs mount host paths.
+# Kubernetes' own rules: k8s.io/apimachinery/pkg/util/validation/validation.go
+# (IsDNS1123Label, IsQualifiedName, IsValidLabelValue) and pkg/apis/core/validation (tolerations).
+# Extended resource names: <domain with a dot>/<name>, e.g. nvidia.com/mig-1g.10gb.
+GPU_RESOURCE_PATTERN = (
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+"
+    r"/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+# What NVIDIA's device plugin advertises: whole GPUs, shared (time-sliced) GPUs, MIG slices.
+NVIDIA_RESOURCE_PATTERN = r"^nvidia\.com/(gpu|gpu\.shared|mig-([1-7]c\.)?[1-8]g\.[0-9]+gb(\+me)?)$"
 DNS_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
-QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
+DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
+# A positive size: no "m" suffix (thousandths of a byte), no zero.
+QUANTITY_PATTERN = (
+    r"^([1-9][0-9]*(\.[0-9]+)?|0\.[0-9]*[1-9][0-9]*)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
+)
 ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 DEFAULT_IMAGE_REPOSITORY = "localhost:5000/tao-kfp"
@@ -54,7 +79,8 @@ class Images(_Model):
 class Workspace(_Model):
     """The shared workspace volume (datasets, pretrained models, specs, experiments)."""
 
-    claim_name: str = Field(default="tao-kfp-workspace", pattern=DNS_SUBDOMAIN_PATTERN)
+    # KFP's driver names the pod volume after the claim: a DNS-1123 label.
+    claim_name: str = Field(default="tao-kfp-workspace", pattern=DNS_LABEL_PATTERN, max_length=63)
     mount_path: str = "/workspace"
     # One UID/GID for every pod that writes the workspace, so files stay writable on NFS.
     run_as_user: int = Field(default=1000, ge=1)
@@ -63,6 +89,8 @@ class Workspace(_Model):
     @field_validator("mount_path")
     @classmethod
     def _absolute(cls, value: str) -> str:
+        # Lenient on purpose: local runs (kfp.local) mount a host directory here, such as
+        # .demo/workspace; the chart's schema and _validate.tpl hold in-pod paths to more.
         if not value.startswith("/") or value.rstrip("/") == "":
             raise ValueError(
                 f"workspace.mountPath must be an absolute path other than '/', got {value!r}"
@@ -88,11 +116,26 @@ class Secrets(_Model):
 class Toleration(_Model):
     """A pod toleration (same fields as Kubernetes)."""
 
-    key: Optional[str] = None
-    operator: Literal["Exists", "Equal"] = "Exists"
-    value: Optional[str] = None
+    key: Optional[str] = Field(default=None, pattern=LABEL_KEY_PATTERN)
+    # Kubernetes defaults an omitted operator to Equal (core/v1 Toleration), and so does the chart.
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: Optional[str] = Field(default=None, pattern=LABEL_VALUE_PATTERN)
     effect: Optional[Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]] = None
     toleration_seconds: Optional[int] = None
+
+    @model_validator(mode="after")
+    def _kubernetes_rules(self) -> Toleration:
+        # The chart applies the same three rules (templates/_validate.tpl); Kubernetes refuses
+        # the last two (pkg/apis/core/validation ValidateTolerations), the first tolerates all.
+        if not self.key:
+            raise ValueError("a toleration without a key tolerates every taint: name the taint key")
+        if self.operator == "Exists" and self.value:
+            raise ValueError(
+                f"operator Exists with value {self.value}: drop the value or use Equal"
+            )
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError("tolerationSeconds needs effect NoExecute")
+        return self
 
 
 class Gpu(_Model):
@@ -101,12 +144,30 @@ class Gpu(_Model):
     resource: str = Field(default="nvidia.com/gpu", pattern=GPU_RESOURCE_PATTERN)
     # Default of the run form's num_gpus; TAO's --gpus always equals the requested count.
     count: int = Field(default=1, ge=1, le=16)
-    node_selector: Dict[str, str] = {"nvidia.com/gpu.present": "true"}
+    node_selector: Dict[
+        Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN)],
+        Annotated[str, StringConstraints(pattern=LABEL_VALUE_PATTERN)],
+    ] = {"nvidia.com/gpu.present": "true"}
     tolerations: List[Toleration] = [
         Toleration(key="nvidia.com/gpu", operator="Exists", effect="NoSchedule")
     ]
     # TAO's data loaders use shared memory; the container default of 64Mi kills training.
     shm_size: str = Field(default="16Gi", pattern=QUANTITY_PATTERN)
+
+    @field_validator("resource")
+    @classmethod
+    def _known_nvidia_resource(cls, value: str) -> str:
+        if "kubernetes.io/" in value:
+            raise ValueError(
+                f"gpu.resource={value} is in the kubernetes.io domain, reserved for native "
+                "resources: extended resources such as nvidia.com/gpu live in a vendor domain"
+            )
+        if value.startswith("nvidia.com/") and not re.match(NVIDIA_RESOURCE_PATTERN, value):
+            raise ValueError(
+                f"gpu.resource={value} is not a resource NVIDIA's device plugin advertises: use "
+                "nvidia.com/gpu or a MIG slice such as nvidia.com/mig-1g.10gb"
+            )
+        return value
 
 
 class Tao(_Model):

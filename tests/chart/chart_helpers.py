@@ -19,7 +19,9 @@ REPO = Path(__file__).resolve().parents[2]
 CI_DIR = REPO / "ci"
 SCENARIOS = sorted(path.stem for path in CI_DIR.glob("*-values.yaml"))
 RELEASE = "rel"
-NAMESPACE = "tao"
+# Standalone KFP runs pipeline pods in its own namespace, so the chart installs there (see
+# templates/_validate.tpl); each ci/ file names its namespace in a `# helm-namespace:` line.
+NAMESPACE = "kubeflow"
 # Files other teammates' tools write into the chart; tests use placeholders until they exist.
 GENERATED_FILES = {
     "files/pipelines/tao-classification.yaml": (
@@ -105,13 +107,23 @@ def chart_dir(tmp_path_factory) -> Path:
     return copy_chart(tmp_path_factory.mktemp("chart") / "tao-kfp")
 
 
+def namespace_of(values_file: Path) -> str:
+    """A ci/ scenario's namespace: its `# helm-namespace:` line (make lint reads it too)."""
+    for line in Path(values_file).read_text().splitlines():
+        if line.startswith("# helm-namespace:"):
+            return line.split(":", 1)[1].strip()
+    return NAMESPACE
+
+
 def template_args(
     chart: Path,
     values: Sequence[Path] = (),
     sets: Optional[Dict[str, str]] = None,
     kube_version: Optional[str] = None,
+    namespace: Optional[str] = None,
 ) -> List[str]:
-    args = ["template", RELEASE, str(chart), "--namespace", NAMESPACE]
+    namespace = namespace or (namespace_of(values[0]) if values else NAMESPACE)
+    args = ["template", RELEASE, str(chart), "--namespace", namespace]
     args += ["--kube-version", kube_version or kube_version_bounds()[1]]
     for path in values:
         args += ["-f", str(path)]

@@ -7,7 +7,16 @@ import json
 
 import pytest
 import yaml
-from chart_helpers import NAMESPACE, SCENARIOS, find, helm_from_env, one, pod_specs
+from chart_helpers import (
+    CI_DIR,
+    NAMESPACE,
+    SCENARIOS,
+    find,
+    helm_from_env,
+    namespace_of,
+    one,
+    pod_specs,
+)
 
 from tao_kfp.environment import EnvironmentConfig
 
@@ -29,8 +38,16 @@ def args_of(job: dict, container: str) -> list:
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_lint_strict(helm, chart_dir, scenario):
+    values = CI_DIR / f"{scenario}.yaml"
     result = helm.run(
-        "lint", "--strict", str(chart_dir), "-f", f"{chart_dir}/ci/{scenario}.yaml", check=False
+        "lint",
+        "--strict",
+        str(chart_dir),
+        "-f",
+        str(values),
+        "-n",
+        namespace_of(values),
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -212,7 +229,7 @@ def test_multi_user_scenario(renderer, helm):
         "name": "kubeflow-pipelines-edit",
     }
     assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": f"{FULL}-upload", "namespace": NAMESPACE}
+        {"kind": "ServiceAccount", "name": f"{FULL}-upload", "namespace": "team-vision"}
     ]
     verify = one(docs, "Pod", f"{FULL}-test-kfp")
     verify_args = args_of(verify, "kfp")
@@ -311,7 +328,128 @@ def test_notes_show_the_three_commands(helm, chart_dir, tmp_path):
     )
     docs = parse_docs(helm.run(*template_args(chart, [chart / "ci/01-default-values.yaml"])).stdout)
     notes = next(d for d in docs if d["metadata"]["name"] == "notes-preview")["data"]["notes"]
-    assert "kubectl get pvc,configmap,secret,job -n tao -l app.kubernetes.io/instance=rel" in notes
-    assert "kubectl logs -n tao job/rel-tao-kfp-upload" in notes
+    assert "kubectl get pvc,configmap,secret -n kubeflow -l app.kubernetes.io/instance=rel" in notes
+    assert "KFP runs this pipeline's pods in namespace kubeflow" in notes
     assert 'KFP UI > Pipelines > "rel-tao-kfp" > Create run' in notes
-    assert "helm test rel -n tao --logs" in notes
+    assert "helm test rel -n kubeflow" in notes
+
+
+@pytest.mark.parametrize("release", ["1234", "on", "true", "0x1f"])
+def test_release_names_yaml_reads_as_numbers_render_as_strings(helm, chart_dir, release):
+    """`helm install 1234` or `on`: labels and names stay strings (numeric labels are refused)."""
+    from chart_helpers import parse_docs, template_args
+
+    args = template_args(chart_dir, [CI_DIR / "01-default-values.yaml"])
+    args[1] = release
+    docs = parse_docs(helm.run(*args).stdout)
+    for doc in docs:
+        labels = doc["metadata"]["labels"]
+        assert labels["app.kubernetes.io/instance"] == release
+        assert all(isinstance(value, str) for value in labels.values()), labels
+        assert isinstance(doc["metadata"]["name"], str)
+
+
+def test_unusual_but_valid_values_render_correctly(helm, chart_dir, tmp_path):
+    """A numeric claim name, the largest UID and a 10,000,000 s deadline render, not refused."""
+    from chart_helpers import parse_docs, template_args
+
+    values = tmp_path / "unusual.yaml"
+    # Numbers in a values file reach the templates as float64 (printed 1e+07 unless converted).
+    values.write_text(
+        "workspace:\n  mode: existingClaim\n  existingClaim: '1234'\n"
+        "  uid: 2147483647\n  gid: 2147483647\n"
+        "  init:\n    activeDeadlineSeconds: 10000000\n"
+        "timeouts:\n  gpuStepSeconds: 10000000\n"
+        "gpu:\n  tolerations:\n    - key: nvidia.com/gpu\n      operator: Exists\n"
+        "      effect: NoExecute\n      tolerationSeconds: 10000000\n"
+    )
+    text = helm.run(*template_args(chart_dir, [CI_DIR / "01-default-values.yaml", values])).stdout
+    assert "e+0" not in text
+    docs = parse_docs(text)
+    init = one(docs, "Job", f"{FULL}-workspace-init")
+    assert init["spec"]["activeDeadlineSeconds"] == 10000000
+    pod = init["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsUser"] == 2147483647
+    claim = next(v for v in pod["volumes"] if v["name"] == "workspace")
+    assert claim["persistentVolumeClaim"]["claimName"] == "1234"
+    env = env_config(docs)
+    assert env.workspace.claim_name == "1234"
+    assert env.timeouts.gpu_step_seconds == 10000000
+    assert env.gpu.tolerations[0].toleration_seconds == 10000000
+
+
+def test_prepull_daemonset_runs_where_the_gpu_steps_run(renderer, helm):
+    """Scenario 04 enables the pre-pull: same selector and tolerations as the GPU steps."""
+    assert not find(renderer.docs(helm, "01-default-values"), "DaemonSet"), "off by default"
+    docs = renderer.docs(helm, "04-mig-custom-selector-values")
+    env = env_config(docs)
+    pod = one(docs, "DaemonSet", "vision-tao-prepull")["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == env.gpu.node_selector
+    assert pod["tolerations"] == [
+        t.model_dump(by_alias=True, exclude_none=True) for t in env.gpu.tolerations
+    ]
+    assert [c["image"] for c in pod["containers"]] == [env.images.tao]
+    assert pod["imagePullSecrets"] == [{"name": name} for name in env.secrets.image_pull_secrets]
+    for container in pod["containers"]:
+        assert container["command"] == ["sleep", "infinity"]
+        assert container["resources"]["requests"] == {"cpu": "1m", "memory": "8Mi"}
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS)
+def test_only_the_workspace_outlives_its_use(renderer, helm, scenario):
+    """Uninstall deletes the manifest only (helm v3.18.0 pkg/action/uninstall.go:200), not hooks,
+    so every hook must delete itself, and only the claim (and NFS
+    volume) is kept. Test-only objects are test hooks, so they live only while `helm test` runs."""
+    for doc in renderer.docs(helm, scenario):
+        name = f"{doc['kind']}/{doc['metadata']['name']}"
+        annotations = doc["metadata"].get("annotations", {})
+        hook = annotations.get("helm.sh/hook")
+        if hook:
+            policy = set(annotations["helm.sh/hook-delete-policy"].split(","))
+            assert {"before-hook-creation", "hook-succeeded", "hook-failed"} <= policy, name
+        if annotations.get("helm.sh/resource-policy") == "keep":
+            assert doc["kind"] in ("PersistentVolumeClaim", "PersistentVolume"), name
+        if doc["metadata"]["labels"]["app.kubernetes.io/component"] == "test":
+            assert hook == "test", f"{name} is test-only but not a test hook"
+        if doc["kind"] in ("Job", "Pod"):
+            assert "hook-failed" in annotations["helm.sh/hook-output-log-policy"], name
+
+
+@pytest.mark.parametrize(
+    "host, namespace",
+    [
+        ("http://ml-pipeline:8888", "any-namespace"),  # a bare service resolves in its own
+        ("http://ml-pipeline.kfp:8888", "kfp"),
+        ("http://ml-pipeline.kfp.svc.cluster.local:8888", "kfp"),
+    ],
+)
+def test_kfp_namespace_is_read_from_an_in_cluster_host(helm, chart_dir, host, namespace):
+    from chart_helpers import template_args
+
+    values = [CI_DIR / "01-default-values.yaml"]
+    sets = {"kfp.host": host}
+    assert helm.run(*template_args(chart_dir, values, sets, namespace=namespace)).returncode == 0
+    refused = helm.run(*template_args(chart_dir, values, sets, namespace="other"), check=False)
+    if namespace != "any-namespace":
+        assert f"install with -n {namespace}" in refused.stderr
+
+
+def test_longest_names_stay_within_kubernetes_limits(helm, chart_dir):
+    """The longest fullname (48) and release name (53, Helm's limit) keep every Job name, and so
+    the job-name label, within 63 (apimachinery util/validation LabelValueMaxLength)."""
+    from chart_helpers import parse_docs, template_args
+
+    sets = {
+        "fullnameOverride": "f" * 48,
+        "tests.gpuNodes.enabled": "true",
+        "prepull.enabled": "true",
+    }
+    for release, extra in (("r" * 53, {}), ("rel", sets)):
+        args = template_args(chart_dir, [CI_DIR / "01-default-values.yaml"], extra)
+        args[1] = release
+        for doc in parse_docs(helm.run(*args).stdout):
+            name = doc["metadata"]["name"]
+            if doc["kind"] in ("Job", "Pod", "DaemonSet", "PersistentVolumeClaim"):
+                assert len(name) <= 63, name
+            for value in doc["metadata"]["labels"].values():
+                assert len(value) <= 63, value

@@ -191,7 +191,10 @@ def release(kube_cluster, random_namespace, helm_binary, kfp_client) -> Iterator
         name=RELEASE_NAME,
         pipeline_name=pipeline_name,
         values_files=values,
-        set_values=[f"upload.pipelineName={pipeline_name}"],
+        # The chart installs only where KFP runs pipeline pods (kubeflow); the smoke suite runs
+        # no pipeline, and a fresh namespace per run keeps releases apart, so it names that
+        # namespace as KFP's pod namespace (the escape hatch kfp.pipelineNamespace).
+        set_values=[f"upload.pipelineName={pipeline_name}", f"kfp.pipelineNamespace={namespace}"],
     )
     yield subject
     subject.run("uninstall", RELEASE_NAME, "--ignore-not-found", "--wait", check=False)

@@ -271,8 +271,17 @@ def test_chart_images_are_built_here_or_pinned(values):
     helm = os.environ.get("HELM3")
     if not helm:
         pytest.skip("HELM3 is not set (make exports the pinned helm; or HELM3=/path/to/helm)")
+    # The chart installs only where KFP runs pipeline pods: each file names that namespace.
+    namespace = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in values.read_text().splitlines()
+            if line.startswith("# helm-namespace:")
+        ),
+        "kubeflow",
+    )
     rendered = subprocess.run(
-        [helm, "template", "release", str(ROOT), "--values", str(values)],
+        [helm, "template", "release", str(ROOT), "--values", str(values), "-n", namespace],
         capture_output=True,
         text=True,
         check=False,
