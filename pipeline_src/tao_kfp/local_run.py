@@ -51,7 +51,7 @@ DEMO_PARAMETERS: Dict[str, Any] = {
     "batch_size": 64,
     "learning_rate": 0.05,
     "prune_threshold": 0.6,
-    "num_gpus": 1,
+    "num_gpus": "1",
 }
 
 _TASK_START = re.compile(r"Executing task '([^']+)'")

@@ -21,8 +21,14 @@ NGC_API_KEY_ENV = "NGC_CLI_API_KEY"
 MODEL_KEY_ENV = "TAO_MODEL_KEY"
 SECRET_ENV_NAMES = (NGC_API_KEY_ENV, MODEL_KEY_ENV)
 
-# command_env -> command used when the variable is unset (TAO 3.x names).
-DEFAULT_COMMANDS = {"TAO_ENTRYPOINT": "classification", "TAO_CONVERTER": "converter"}
+# command_env -> command used when the variable is unset (TAO 3.x names; tao-deploy's for 5.x).
+DEFAULT_COMMANDS = {
+    "TAO_ENTRYPOINT": "classification",
+    "TAO_CONVERTER": "converter",
+    "TAO_DEPLOY_ENTRYPOINT": "classification_tf1",
+}
+# TAO major version of the step image ("3" or "5"), set on every GPU step by the pipeline.
+TAO_VERSION_ENV = "TAO_VERSION"
 REDACTED = "****"
 SYSTEM_PATH_ENV = "TAO_KFP_SYSTEM_PATH"
 FAIL_MARKER = "Execution status: FAIL"
@@ -37,11 +43,30 @@ def model_key() -> str:
     return os.environ.get(MODEL_KEY_ENV, "")
 
 
-def key_args() -> List[str]:
-    """Returns ``["-k", key]`` when a model key is configured, else ``[]`` (TAO 5 needs none)."""
+def tao_version() -> str:
+    """The TAO major version the step image runs ("3" unless ``TAO_VERSION`` says "5")."""
+    return os.environ.get(TAO_VERSION_ENV) or "3"
+
+
+def key_args(*, required_by_3x: bool = False) -> List[str]:
+    """Returns ``["-k", key]`` when a model key is configured, else ``[]`` (TAO 5 needs none).
+
+    Args:
+        required_by_3x: The command declares ``-k`` required in TAO 3.x (evaluate, inference:
+            tao-classification.md section 9); then a missing key on 3.x fails here, before TAO
+            would fail with an argparse usage error.
+
+    Raises:
+        TaoCommandError: ``required_by_3x`` on TAO 3.x without a key.
+    """
     key = model_key()
     if key:
         return ["-k", key]
+    if required_by_3x and tao_version() == "3":
+        raise TaoCommandError(
+            f"{MODEL_KEY_ENV} is empty, but TAO 3.x evaluate and inference require -k: set the "
+            "model key Secret (ngc.modelKey, default nvidia_tlt) or secrets.modelKey."
+        )
     print(
         f"{MODEL_KEY_ENV} is not set: running TAO without -k. TAO 3.x needs a key; "
         "set secrets.modelKey in the environment config.",
