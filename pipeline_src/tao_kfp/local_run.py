@@ -54,6 +54,8 @@ DEMO_PARAMETERS: Dict[str, Any] = {
     "num_gpus": "1",
 }
 
+# The chart's default ngc.modelKey, used by local runs when TAO_MODEL_KEY is unset.
+LOCAL_MODEL_KEY = "nvidia_tlt"
 _TASK_START = re.compile(r"Executing task '([^']+)'")
 _TASK_END = re.compile(r"Task '([^']+)' finished with status (\w+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -129,15 +131,24 @@ def _progress(line: str) -> None:
     print(f"==> {line}", file=sys.stderr, flush=True)
 
 
-def local_environment(workspace: Path):
-    """The EnvironmentConfig of a laptop run: a local workspace and the CPU backend."""
+def local_environment(workspace: Path, tao_version: str = "3"):
+    """The EnvironmentConfig of a laptop run: a local workspace and the CPU backend.
+
+    ``tao_version`` picks the route the backend plays: 3 (classification + converter) or
+    5 (classification_tf1 + tao-deploy's gen_trt_engine).
+    """
     from tao_kfp.environment import EnvironmentConfig
 
-    backend = f"{shlex.quote(sys.executable)} -m tao_kfp.cpu_backend"
+    backend = f"{shlex.quote(sys.executable)} -m tao_kfp.cpu_backend --tao-version {tao_version}"
     return EnvironmentConfig.model_validate(
         {
             "workspace": {"mountPath": str(workspace)},
-            "tao": {"entrypoint": backend, "converter": f"{backend} converter"},
+            "tao": {
+                "entrypoint": backend,
+                "converter": f"{backend} converter",
+                "deployEntrypoint": backend,
+                "version": tao_version,
+            },
         }
     )
 
@@ -171,11 +182,13 @@ def run_local(
     parameters: Optional[Dict[str, Any]] = None,
     spec_overrides: Optional[Dict[str, Any]] = None,
     image_size: int = 32,
+    tao_version: str = "3",
 ) -> LocalRunSummary:
     """Runs the compiled pipeline locally and returns its summary (also written to disk)."""
     from kfp import components, local
 
     from tao_kfp.cpu_backend.cli import TIMINGS_ENV
+    from tao_kfp.tao import MODEL_KEY_ENV
     from tao_kfp.environment import adapt_package, dump_package, load_package
     from tao_kfp.resources import shipped_file
 
@@ -187,7 +200,7 @@ def run_local(
 
     docs = adapt_package(
         load_package(shipped_file("pipelines/tao-classification.yaml")),
-        local_environment(workspace),
+        local_environment(workspace, tao_version),
     )
     package = out / "pipeline.local.yaml"
     package.write_text(dump_package(docs))
@@ -206,6 +219,10 @@ def run_local(
     previous_timings_env = os.environ.get(TIMINGS_ENV)
     # Inherited by every task's subprocess, and from there by the backend.
     os.environ[TIMINGS_ENV] = str(timings_file)
+    # kfp.local does not mount Secrets: stand in for the chart's default model key (TAO 3.x
+    # evaluate and inference require -k).
+    previous_model_key = os.environ.get(MODEL_KEY_ENV)
+    os.environ.setdefault(MODEL_KEY_ENV, LOCAL_MODEL_KEY)
     local.init(
         runner=local.SubprocessRunner(use_venv=False),
         pipeline_root=str(pipeline_root),
@@ -226,6 +243,8 @@ def run_local(
             os.environ.pop(TIMINGS_ENV, None)
         else:
             os.environ[TIMINGS_ENV] = previous_timings_env
+        if previous_model_key is None:
+            os.environ.pop(MODEL_KEY_ENV, None)
     wall = time.monotonic() - started
 
     run_dir = _newest_run_dir(pipeline_root)
@@ -420,6 +439,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("--retrain-epochs", type=int, default=DEMO_PARAMETERS["retrain_epochs"])
     parser.add_argument("--prune-threshold", type=float, default=DEMO_PARAMETERS["prune_threshold"])
     parser.add_argument("--image-size", type=int, default=32, help="digits image size in pixels")
+    parser.add_argument(
+        "--tao-version",
+        choices=("3", "5"),
+        default="3",
+        help="TAO route the CPU backend plays: 3 (export + converter) or 5 (ONNX + "
+        "gen_trt_engine); default %(default)s",
+    )
 
 
 def run(args) -> int:
@@ -433,6 +459,7 @@ def run(args) -> int:
             "prune_threshold": args.prune_threshold,
         },
         image_size=args.image_size,
+        tao_version=args.tao_version,
     )
     print(format_summary(summary))
     return 0 if summary.status == "SUCCESS" else 1
