@@ -188,9 +188,9 @@ def run_local(
     from kfp import components, local
 
     from tao_kfp.cpu_backend.cli import TIMINGS_ENV
-    from tao_kfp.tao import MODEL_KEY_ENV
     from tao_kfp.environment import adapt_package, dump_package, load_package
     from tao_kfp.resources import shipped_file
+    from tao_kfp.tao import MODEL_KEY_ENV
 
     out = Path(output_dir).resolve()
     workspace = out / "workspace"

@@ -522,9 +522,9 @@ def test_gen_trt_engine_requires_model_spec_and_results_dir(cli, tmp_path):
 def test_gen_trt_engine_refuses_fields_the_deploy_proto_lacks(chain, cli, tmp_path):
     spec = tmp_path / "wandb.cfg"
     spec.write_text(
-        chain.outputs["spec"].read_text().replace(
-            "random_seed: 42", "random_seed: 42 visualizer { wandb_config { project: 'p' } }"
-        )
+        chain.outputs["spec"]
+        .read_text()
+        .replace("random_seed: 42", "random_seed: 42 visualizer { wandb_config { project: 'p' } }")
     )
     code, _out, err = cli(
         ["--tao-version", "5", "gen_trt_engine", "-m", chain.outputs["model"], "-e", spec,

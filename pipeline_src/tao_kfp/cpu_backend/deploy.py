@@ -4,9 +4,9 @@ Flags and rules of NVIDIA/tao_deploy 5.0 (a285787)
 ``nvidia_tao_deploy/cv/classification_tf1/scripts/gen_trt_engine.py``: ``-m``, ``-e`` and ``-r``
 are required (100-105, 114-119, 190-196); an engine is built when ``--engine_file`` is given or
 ``--data_type int8`` (60-83). INT8 reads ``--cal_data_file`` when it exists, else builds it
-from ``--cal_image_dir`` (engine_builder.py:281-288), and writes ``--cal_cache_file``. The spec
-is parsed with the deploy proto, which lacks fields the TF1 proto has (``spec.DEPLOY_ABSENT_FIELDS``):
-a spec carrying them is refused, as the deploy image's parser would.
+from ``--cal_image_dir`` (engine_builder.py:281-288), and writes ``--cal_cache_file``. The
+spec is parsed with the deploy proto, which lacks fields the TF1 proto has
+(``spec.DEPLOY_ABSENT_FIELDS``): a spec carrying them is refused, as the deploy parser would.
 """
 
 from __future__ import annotations
