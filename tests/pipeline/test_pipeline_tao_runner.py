@@ -81,7 +81,7 @@ def test_arguments_reach_tao_as_a_list_never_re_split(monkeypatch, tmp_path):
     """Paths and keys with spaces, quotes and shell characters arrive as one argument each."""
     monkeypatch.setenv("TAO_ENTRYPOINT", ECHO)
     monkeypatch.setenv("TAO_MODEL_KEY", "k ey'\"$HOME;")
-    tricky = [str(tmp_path / "my data" / "it's \"x\" $(ls).png"), "a b", "*", ""]
+    tricky = [str(tmp_path / "my data" / 'it\'s "x" $(ls).png'), "a b", "*", ""]
     script = "import json, sys; print('ARGV=' + json.dumps(sys.argv[1:]))"
     output = run_tao([script, *tricky, *key_args()], secrets=())
     argv = json.loads(output.split("ARGV=", 1)[1].splitlines()[0])
