@@ -263,7 +263,7 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
 
         int8 = c.export_int8(
             model_path=final_model, spec_path=plan.outputs["retrain_spec"], run_dir=run_dir
-        ).set_display_name("11. Calibrate and export INT8")
+        ).set_display_name("11. INT8 calibration (TAO 3.x: INT8 export)")
         configure_gpu_step(int8, env)
 
         # TAO 3.x converts step 11's INT8 .etlt with its cache; TAO 5.x builds from step 10's

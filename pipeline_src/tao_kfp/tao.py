@@ -2,7 +2,7 @@
 
 TAO 3.x images ship Python 3.6, so the step code (Python >= 3.9, kfp, this package) cannot
 import TAO; it calls TAO's ``classification`` command instead. The command is read from an
-environment variable so one pipeline serves TAO 3.x (``classification``), 4.x/5.x
+environment variable so one pipeline serves TAO 3.x (``classification``), 5.x
 (``classification_tf1``) and the CPU backend (``<python> -m tao_kfp.cpu_backend``).
 """
 
@@ -145,7 +145,7 @@ def run_tao(
         raise TaoCommandError(
             f"command {command[0]!r} not found (from {command_env}). Set tao.entrypoint / "
             "tao.converter in the environment config to the command of your TAO image: "
-            "'classification' for TAO 3.x, 'classification_tf1' for 4.x/5.x."
+            "'classification' for TAO 3.x, 'classification_tf1' for 5.x."
         ) from error
 
     lines: List[str] = []
