@@ -51,6 +51,10 @@ def tao_version() -> str:
 def key_args(*, required_by_3x: bool = False) -> List[str]:
     """Returns ``["-k", key]`` when a model key is configured, else ``[]`` (TAO 5 needs none).
 
+    TAO 5.0 accepts an optional ``-k`` on every command it is passed to here
+    (tao_tensorflow1_backend 5.0 makenet/scripts/train.py:92, evaluate.py:64,
+    inference.py:50, common/magnet_prune.py:70, common/export/app.py:48).
+
     Args:
         required_by_3x: The command declares ``-k`` required in TAO 3.x (evaluate, inference:
             tao-classification.md section 9); then a missing key on 3.x fails here, before TAO
