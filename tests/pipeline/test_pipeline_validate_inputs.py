@@ -42,6 +42,15 @@ def test_tao5_prunes_to_hdf5(workspace):
     assert validate_inputs(**run_params(workspace, tao_version="5")).pruned_model.endswith(".hdf5")
 
 
+def test_use_imagenet_head_is_the_3x_name_only(workspace):
+    """3.x docs write model_config.use_imagenet_head; TAO 5.0's proto has only retain_head."""
+    overrides = '{"model_config": {"use_imagenet_head": true}}'
+    plan = validate_inputs(**run_params(workspace, spec_overrides=overrides))
+    assert spec_module.load_spec(plan.train_spec).model_config.use_imagenet_head
+    with pytest.raises(InputError, match="retain_head"):
+        validate_inputs(**run_params(workspace, tao_version="5", spec_overrides=overrides))
+
+
 def test_voc_plan_points_tao_at_the_run_local_split(workspace, make_voc):
     make_voc(workspace / "voc" / "VOC2012")
     plan = validate_inputs(
