@@ -83,6 +83,16 @@ Included once, from templates/validate.yaml.
 {{- $errors = append $errors "tests.gpuNodes.enabled=true with an empty gpu.nodeSelector: set a selector (e.g. nvidia.com/gpu.present: \"true\") or disable the test" }}
 {{- end }}
 
+{{- /* TAO version and command agree (same rule as tao_kfp.environment.version_problems). */}}
+{{- $taoWords := splitList " " (regexReplaceAll "[/]" $v.tao.entrypoint " ") }}
+{{- $taoVersion := $v.tao.version | toString }}
+{{- if and (eq $taoVersion "3") (has "classification_tf1" $taoWords) }}
+{{- $errors = append $errors (printf "tao.entrypoint %q is TAO 5's command but tao.version is 3: set tao.version=5, or tao.entrypoint=classification" $v.tao.entrypoint) }}
+{{- end }}
+{{- if and (eq $taoVersion "5") (has "classification" $taoWords) }}
+{{- $errors = append $errors (printf "tao.entrypoint %q is TAO 3's command but tao.version is 5: set tao.version=3, or tao.entrypoint=classification_tf1 (5.0 writes .hdf5 checkpoints; a mismatch crashes prune)" $v.tao.entrypoint) }}
+{{- end }}
+
 {{- /* KFP access. */}}
 {{- $k := $v.kfp }}
 {{- if and (eq $k.mode "multiUser") (not $k.namespace) }}

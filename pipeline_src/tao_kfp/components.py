@@ -45,7 +45,7 @@ def validate_inputs(
     batch_size: int,
     learning_rate: float,
     prune_threshold: float,
-    num_gpus: int,
+    num_gpus: str,
     spec_overrides: str,
     base_spec: str,
 ) -> NamedTuple(
@@ -120,7 +120,7 @@ def train(
     run_dir: str,
     dataset_dir: str,
     pretrained_model: str,
-    num_gpus: int,
+    num_gpus: str,
     metrics: Output[Metrics],
     report: Output[HTML],
 ) -> NamedTuple("Trained", [("model_path", str), ("classmap", str)]):
@@ -188,7 +188,7 @@ def retrain(
     run_dir: str,
     dataset_dir: str,
     pruned_model: str,
-    num_gpus: int,
+    num_gpus: str,
     model: Output[Model],
     metrics: Output[Metrics],
     report: Output[HTML],
@@ -277,8 +277,10 @@ def export_fp32(model_path: str, spec_path: str, run_dir: str, metrics: Output[M
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def export_int8(
     model_path: str, spec_path: str, run_dir: str, metrics: Output[Metrics]
-) -> NamedTuple("Int8Export", [("exported_model", str), ("cal_cache", str)]):
-    """Calibrates (calibration_tensorfile) and exports in INT8 (see tao_kfp.steps.export)."""
+) -> NamedTuple(
+    "Int8Export", [("exported_model", str), ("cal_cache", str), ("cal_data_file", str)]
+):
+    """Writes INT8 calibration data; on TAO 3.x also the INT8 export (see steps.export)."""
     from tao_kfp.steps.common import run_subdir
     from tao_kfp.steps.export import run_export_int8
 
@@ -288,21 +290,31 @@ def export_int8(
         results_dir=str(run_subdir(run_dir, "export_int8")),
         metrics=metrics,
     )
-    return (result.exported_model, result.cal_cache)
+    return (result.exported_model, result.cal_cache, result.cal_tensorfile)
 
 
 @dsl.component(base_image=GPU_IMAGE, install_kfp_package=False)
 def convert_tensorrt(
-    exported_model: str, cal_cache: str, spec_path: str, run_dir: str, metrics: Output[Metrics]
+    int8_model: str,
+    cal_cache: str,
+    fp32_model: str,
+    cal_data_file: str,
+    spec_path: str,
+    dataset_dir: str,
+    run_dir: str,
+    metrics: Output[Metrics],
 ) -> str:
-    """Builds the INT8 TensorRT engine with TAO's converter (see tao_kfp.steps.export)."""
+    """Builds the INT8 TensorRT engine: converter (3.x) or gen_trt_engine (5.x)."""
     from tao_kfp.steps.common import run_subdir
-    from tao_kfp.steps.export import run_convert
+    from tao_kfp.steps.export import run_build_engine
 
-    return run_convert(
-        exported_model=exported_model,
+    return run_build_engine(
+        int8_model=int8_model,
         cal_cache=cal_cache,
+        fp32_model=fp32_model,
+        cal_data_file=cal_data_file,
         spec_path=spec_path,
+        train_dir=dataset_dir + "/train",
         results_dir=str(run_subdir(run_dir, "tensorrt")),
         metrics=metrics,
     )

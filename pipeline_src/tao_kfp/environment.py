@@ -73,6 +73,11 @@ class Images(_Model):
         default=f"{DEFAULT_IMAGE_REPOSITORY}/tools:{__version__}",
         description="Small Python image for CPU steps",
     )
+    tao_deploy: str = Field(
+        default=f"{DEFAULT_IMAGE_REPOSITORY}/tao-deploy-step:{__version__}",
+        description="TAO 5.x deploy image (tao-deploy plus the step Python): the engine step "
+        "only, and only when tao.version is 5",
+    )
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
 
 
@@ -142,7 +147,8 @@ class Gpu(_Model):
     """How GPU steps are scheduled. Applies to GPU steps only."""
 
     resource: str = Field(default="nvidia.com/gpu", pattern=GPU_RESOURCE_PATTERN)
-    # Default of the run form's num_gpus; TAO's --gpus always equals the requested count.
+    # Default of the run form's num_gpus: the GPUs of train and retrain, whose TAO --gpus
+    # equals the pod's limit. Every other GPU step takes 1 (TAO runs only train multi-GPU).
     count: int = Field(default=1, ge=1, le=16)
     node_selector: Dict[
         Annotated[str, StringConstraints(pattern=LABEL_KEY_PATTERN)],
@@ -170,14 +176,71 @@ class Gpu(_Model):
         return value
 
 
-class Tao(_Model):
-    """How TAO is invoked inside the step image."""
+# TAO's classification command per supported major version (tao-classification.md section 1).
+# TAO 4.x is refused: its checkpoint format and prune behaviour are unverified, and 5.0's
+# prune appends .hdf5 to a .tlt path (common/magnet_prune.py:231-245), so guessing crashes.
+TAO_COMMANDS = {"3": "classification", "5": "classification_tf1"}
+CPU_BACKEND_MODULE = "tao_kfp.cpu_backend"
 
-    # 3.x: "classification"; 4.x/5.x: "classification_tf1". May be a multi-word command.
+
+class Tao(_Model):
+    """How TAO is invoked inside the step images; ``version`` chooses the route of steps 10-12."""
+
+    # 3.x: "classification"; 5.x: "classification_tf1". May be a multi-word command.
     entrypoint: str = "classification"
+    # 3.x only: builds the TensorRT engine from the INT8 .etlt export.
     converter: str = "converter"
-    # Selects version-dependent file names and flags (.tlt vs .hdf5, .etlt vs .onnx).
-    version: Literal["3", "4", "5"] = "3"
+    # 5.x only: the command of the tao-deploy image (images.taoDeploy) that runs gen_trt_engine.
+    deploy_entrypoint: str = "classification_tf1"
+    # Selects version-dependent file names and flags (.tlt/.etlt and converter for 3,
+    # .hdf5/.onnx and gen_trt_engine for 5).
+    version: Literal["3", "5"] = "3"
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _supported(cls, value):
+        if str(value) == "4":
+            raise ValueError(
+                "tao.version 4 is not supported: TAO 4.x's checkpoint format and prune flags are "
+                "unverified. Use a TAO 3.x image (version 3) or a 5.x image (version 5)."
+            )
+        return str(value)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Tao:
+        problems = version_problems(self.version, self.entrypoint)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+def version_problems(version: str, entrypoint: str) -> List[str]:
+    """Why ``entrypoint`` cannot be TAO ``version``'s command ([] when they agree).
+
+    A TAO command name (``classification``/``classification_tf1``) anywhere in the command must
+    be the version's own; the CPU backend's ``--tao-version`` must equal it. Other commands
+    (site wrappers) are not judged.
+    """
+    import shlex
+
+    words = shlex.split(entrypoint)
+    names = {word.rsplit("/", 1)[-1] for word in words}
+    expected = TAO_COMMANDS[version]
+    problems = []
+    for other_version, command in TAO_COMMANDS.items():
+        if command in names and other_version != version:
+            problems.append(
+                f"tao.entrypoint {entrypoint!r} is TAO {other_version}'s command but tao.version "
+                f"is {version}: set tao.version={other_version}, or tao.entrypoint={expected}"
+            )
+    if CPU_BACKEND_MODULE in words:
+        flag = words[words.index("--tao-version") + 1] if "--tao-version" in words[:-1] else "3"
+        if flag != version:
+            problems.append(
+                f"tao.entrypoint runs the CPU backend as TAO {flag} but tao.version is {version}: "
+                f"add --tao-version {version} to the command"
+            )
+    return problems
 
 
 class Timeouts(_Model):
@@ -214,6 +277,8 @@ def _is_dns_label(value: str) -> bool:
 
 # Names the compiled package uses; they must match tao_kfp.pipeline and tao_kfp.tao.
 VALIDATE_TASK = "validate-inputs"
+# The one step that runs in the tao-deploy image on the 5.x route (gen_trt_engine).
+ENGINE_TASK = "convert-tensorrt"
 NUM_GPUS_PARAMETER = "num_gpus"
 SECRET_ENV_NGC_API_KEY = "NGC_CLI_API_KEY"
 SECRET_ENV_MODEL_KEY = "TAO_MODEL_KEY"
@@ -239,11 +304,28 @@ def _is_gpu_executor(executor: dict) -> bool:
     return "accelerator" in executor.get("container", {}).get("resources", {})
 
 
-def _adapt_container(container: dict, env: EnvironmentConfig, gpu: bool) -> None:
-    container["image"] = env.images.tao if gpu else env.images.tools
+def step_image(env: EnvironmentConfig, gpu: bool, engine: bool = False) -> str:
+    """The image of a step: tools (CPU), TAO (GPU), or tao-deploy for the 5.x engine step."""
+    if not gpu:
+        return env.images.tools
+    return env.images.tao_deploy if engine and env.tao.version == "5" else env.images.tao
+
+
+def tao_env_variables(env: EnvironmentConfig) -> Dict[str, str]:
+    """Environment variables of every GPU step: TAO's commands and version (see tao_kfp.tao)."""
+    return {
+        "TAO_ENTRYPOINT": env.tao.entrypoint,
+        "TAO_CONVERTER": env.tao.converter,
+        "TAO_DEPLOY_ENTRYPOINT": env.tao.deploy_entrypoint,
+        "TAO_VERSION": env.tao.version,
+    }
+
+
+def _adapt_container(container: dict, env: EnvironmentConfig, gpu: bool, engine: bool) -> None:
+    container["image"] = step_image(env, gpu, engine)
     if not gpu:
         return
-    values = {"TAO_ENTRYPOINT": env.tao.entrypoint, "TAO_CONVERTER": env.tao.converter}
+    values = tao_env_variables(env)
     for variable in container.get("env", []):
         if variable["name"] in values:
             variable["value"] = values[variable["name"]]
@@ -316,7 +398,8 @@ def adapt_package(docs: List[dict], env: EnvironmentConfig) -> List[dict]:
     """Rewrites a compiled pipeline package for ``env``; the input is left unchanged.
 
     The one code path that turns the shipped package (compiled with the default config) into
-    the package for a cluster: images and pull policy, workspace claim and mount path,
+    the package for a cluster: images (the engine step's follows tao.version) and pull
+    policy, workspace claim and mount path,
     Secret names and keys, pull secrets, GPU resource, the run form's num_gpus default, node
     selector, tolerations, /dev/shm size, timeouts, security context, TAO commands, and the
     workspace and TAO version constants given to step 1. A test proves the result equals
@@ -333,13 +416,13 @@ def adapt_package(docs: List[dict], env: EnvironmentConfig) -> List[dict]:
     pipeline_spec = docs[0]
     executors = pipeline_spec["deploymentSpec"]["executors"]
     gpu_labels = {label for label, ex in executors.items() if _is_gpu_executor(ex)}
-    for label, executor in executors.items():
-        _adapt_container(executor["container"], env, label in gpu_labels)
-
     root = pipeline_spec["root"]
-    root["inputDefinitions"]["parameters"][NUM_GPUS_PARAMETER]["defaultValue"] = float(
-        env.gpu.count
-    )
+    engine_component = root["dag"]["tasks"][ENGINE_TASK]["componentRef"]["name"]
+    engine_label = pipeline_spec["components"][engine_component]["executorLabel"]
+    for label, executor in executors.items():
+        _adapt_container(executor["container"], env, label in gpu_labels, label == engine_label)
+
+    root["inputDefinitions"]["parameters"][NUM_GPUS_PARAMETER]["defaultValue"] = str(env.gpu.count)
     step_one = root["dag"]["tasks"][VALIDATE_TASK]["inputs"]["parameters"]
     step_one["workspace"] = _constant(env.workspace.mount_path)
     step_one["tao_version"] = _constant(env.tao.version)

@@ -14,6 +14,7 @@ import base64
 import csv
 import html
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -196,11 +197,18 @@ def _thumbnail(path: Path) -> Optional[str]:
 def sample_predictions(experiment_dir: Optional[Path]) -> str:
     """A few test images with predicted and true labels, the misclassified first."""
     from tao_kfp import parsers
-    from tao_kfp.steps.inference import true_class
+    from tao_kfp.steps.inference import LABELS_FILE
 
-    result = experiment_dir / "inference" / "images" / "result.csv" if experiment_dir else None
+    inference_dir = experiment_dir / "inference" if experiment_dir else None
+    result = inference_dir / "images" / "result.csv" if inference_dir else None
     if not result or not result.is_file():
         return "<p>Inference did not run.</p>"
+    # The inference step records each flattened image's class folder; names are never parsed.
+    labels = json.loads((inference_dir / LABELS_FILE).read_text())
+
+    def true_class(image: str) -> str:
+        return labels.get(Path(image).name, "?")
+
     rows = parsers.read_inference_csv(result)
     wrong = [r for r in rows if r.label != true_class(r.image)]
     right = [r for r in rows if r.label == true_class(r.image)]

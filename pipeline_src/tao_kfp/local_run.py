@@ -57,10 +57,12 @@ DEMO_PARAMETERS: Dict[str, Any] = {
     "batch_size": 64,
     "learning_rate": 0.05,
     "prune_threshold": 0.6,
-    "num_gpus": 1,
+    "num_gpus": "1",
 }
 
 KEEP_CHOICES = ("last-best", "all")
+# The chart's default ngc.modelKey, used by local runs when TAO_MODEL_KEY is unset.
+LOCAL_MODEL_KEY = "nvidia_tlt"
 _TASK_START = re.compile(r"Executing task '([^']+)'")
 _TASK_END = re.compile(r"Task '([^']+)' finished with status (\w+)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -146,15 +148,24 @@ def _progress(line: str) -> None:
     print(f"==> {line}", file=sys.stderr, flush=True)
 
 
-def local_environment(workspace: Path):
-    """The EnvironmentConfig of a laptop run: a local workspace and the CPU backend."""
+def local_environment(workspace: Path, tao_version: str = "3"):
+    """The EnvironmentConfig of a laptop run: a local workspace and the CPU backend.
+
+    ``tao_version`` picks the route the backend plays: 3 (classification + converter) or
+    5 (classification_tf1 + tao-deploy's gen_trt_engine).
+    """
     from tao_kfp.environment import EnvironmentConfig
 
-    backend = f"{shlex.quote(sys.executable)} -m tao_kfp.cpu_backend"
+    backend = f"{shlex.quote(sys.executable)} -m tao_kfp.cpu_backend --tao-version {tao_version}"
     return EnvironmentConfig.model_validate(
         {
             "workspace": {"mountPath": str(workspace)},
-            "tao": {"entrypoint": backend, "converter": f"{backend} converter"},
+            "tao": {
+                "entrypoint": backend,
+                "converter": f"{backend} converter",
+                "deployEntrypoint": backend,
+                "version": tao_version,
+            },
         }
     )
 
@@ -334,6 +345,7 @@ def run_local(
     spec_overrides: Optional[Dict[str, Any]] = None,
     image_size: int = 32,
     keep_checkpoints: str = "last-best",
+    tao_version: str = "3",
 ) -> LocalRunSummary:
     """Runs the compiled pipeline locally and returns its summary (also written to disk).
 
@@ -344,6 +356,7 @@ def run_local(
         spec_overrides: Spec fields laid (key by key) over the demo overrides.
         image_size: Model input size in pixels (square); also the size digits are written at.
         keep_checkpoints: ``last-best`` or ``all`` per-epoch checkpoints (CPU backend).
+        tao_version: TAO route the CPU backend plays: ``3`` or ``5``.
 
     Raises:
         LocalRunError: The run cannot start (the dataset folder does not exist).
@@ -354,6 +367,7 @@ def run_local(
     from tao_kfp.cpu_backend.train import KEEP_CHECKPOINTS_ENV
     from tao_kfp.environment import adapt_package, dump_package, load_package
     from tao_kfp.resources import shipped_file
+    from tao_kfp.tao import MODEL_KEY_ENV
 
     out = Path(output_dir).resolve()
     workspace = out / "workspace"
@@ -368,7 +382,7 @@ def run_local(
 
     docs = adapt_package(
         load_package(shipped_file("pipelines/tao-classification.yaml")),
-        local_environment(workspace),
+        local_environment(workspace, tao_version),
     )
     package = out / "pipeline.local.yaml"
     package.write_text(dump_package(docs))
@@ -386,6 +400,10 @@ def run_local(
     root_logger.addFilter(progress)
     # Inherited by every task's subprocess, and from there by the backend.
     environment = {TIMINGS_ENV: str(timings_file), KEEP_CHECKPOINTS_ENV: keep_checkpoints}
+    # kfp.local does not mount Secrets: stand in for the chart's default model key (TAO 3.x
+    # evaluate and inference require -k).
+    if not os.environ.get(MODEL_KEY_ENV):
+        environment[MODEL_KEY_ENV] = LOCAL_MODEL_KEY
     previous_environment = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
     local.init(
@@ -643,6 +661,12 @@ def add_arguments(parser) -> None:
         default="last-best",
         help="per-epoch checkpoints kept by training: the last and the best (by val_acc), or all",
     )
+    parser.add_argument(
+        "--tao-version",
+        choices=("3", "5"),
+        default="3",
+        help="TAO route the CPU backend plays: 3 (export + converter) or 5 (ONNX + gen_trt_engine)",
+    )
 
 
 def run(args) -> int:
@@ -661,6 +685,7 @@ def run(args) -> int:
             spec_overrides=args.spec_overrides,
             image_size=args.image_size,
             keep_checkpoints=args.keep_checkpoints,
+            tao_version=args.tao_version,
         )
     except LocalRunError as error:
         print(f"run-local: {error}", file=sys.stderr)

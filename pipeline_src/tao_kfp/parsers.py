@@ -267,11 +267,11 @@ def _classification_report(
     return per_class, accuracy, summary.get("macro avg"), weighted
 
 
-def parse_evaluate_output(text: str) -> EvaluationResult:
-    """Parses ``evaluate`` stdout: loss, top-k accuracy, confusion matrix and the report.
+def parse_evaluate_scores(text: str) -> Tuple[float, float]:
+    """(loss, top-k accuracy) from ``evaluate`` stdout; these lines print at any class count.
 
     Raises:
-        ParseError: when a required line is missing or the matrix and report disagree.
+        ParseError: when either line is missing.
     """
     loss = _last_float(rf"Evaluation Loss:\s*({_FLOAT})\s*$", text)
     if loss is None:
@@ -279,6 +279,16 @@ def parse_evaluate_output(text: str) -> EvaluationResult:
     top_k = _last_float(rf"Evaluation Top K accuracy:\s*({_FLOAT})\s*$", text)
     if top_k is None:
         raise _missing("evaluate", "Evaluation Top K accuracy: <float>", text)
+    return loss, top_k
+
+
+def parse_evaluate_output(text: str) -> EvaluationResult:
+    """Parses ``evaluate`` stdout: loss, top-k accuracy, confusion matrix and the report.
+
+    Raises:
+        ParseError: when a required line is missing or the matrix and report disagree.
+    """
+    loss, top_k = parse_evaluate_scores(text)
     matrix = _confusion_matrix(text)
     per_class, accuracy, macro, weighted = _classification_report(text)
     if matrix is not None and len(matrix) != len(per_class):
@@ -367,3 +377,59 @@ def parse_export_output(text: str) -> Optional[str]:
     """Returns the path of the last ``Saving exported model to <path>`` line, or None."""
     matches = re.findall(r"Saving exported model to (.+?)\s*$", text, flags=re.MULTILINE)
     return matches[-1] if matches else None
+
+
+# ---------------------------------------------------------------------------------------------
+# scores from per-image predictions (exact at any class count)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassScores:
+    """Exact per-class figures computed from a confusion matrix."""
+
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+def confusion_from_labels(
+    truths: List[str], predictions: List[str], class_names: List[str]
+) -> List[List[int]]:
+    """Confusion matrix (rows true, columns predicted, in ``class_names`` order).
+
+    Raises:
+        ParseError: a label that is not one of ``class_names``.
+    """
+    index = {name: i for i, name in enumerate(class_names)}
+    matrix = [[0] * len(class_names) for _ in class_names]
+    for truth, predicted in zip(truths, predictions, strict=True):
+        for label in (truth, predicted):
+            if label not in index:
+                raise ParseError(
+                    f"class {label!r} is not in the class map ({len(class_names)} classes: "
+                    f"{', '.join(class_names[:10])}{', ...' if len(class_names) > 10 else ''})"
+                )
+        matrix[index[truth]][index[predicted]] += 1
+    return matrix
+
+
+def class_scores(matrix: List[List[int]], class_names: List[str]) -> Dict[str, ClassScores]:
+    """Exact precision, recall and F1 per class (0 where undefined: sklearn's zero_division=0)."""
+    scores = {}
+    for i, name in enumerate(class_names):
+        true_positives = matrix[i][i]
+        predicted = sum(row[i] for row in matrix)
+        support = sum(matrix[i])
+        precision = true_positives / predicted if predicted else 0.0
+        recall = true_positives / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        scores[name] = ClassScores(precision, recall, f1, support)
+    return scores
+
+
+def top1_accuracy(matrix: List[List[int]]) -> Optional[float]:
+    """Trace / sum of a confusion matrix (None when it is empty)."""
+    total = sum(map(sum, matrix))
+    return sum(matrix[i][i] for i in range(len(matrix))) / total if total else None

@@ -10,7 +10,8 @@ proves both routes give the same package.
 
 DAG (longest chain 7): validate -> prepare -> train -> prune -> retrain -> export-int8 ->
 convert; download beside prepare; evaluate beside prune; re-evaluate, inference and the two
-exports side by side after retraining.
+exports side by side after retraining; convert also takes export-fp32's model. The same DAG
+serves both TAO routes; ``tao.version`` picks what steps 10-12 run (see tao_kfp.steps.export).
 """
 
 from typing import Callable, Dict, Optional
@@ -18,13 +19,10 @@ from typing import Callable, Dict, Optional
 from kfp import dsl, kubernetes
 
 from tao_kfp import components as c
-from tao_kfp.environment import EnvironmentConfig
+from tao_kfp.environment import ENGINE_TASK, EnvironmentConfig, step_image, tao_env_variables
 from tao_kfp.tao import MODEL_KEY_ENV, NGC_API_KEY_ENV
 
 PIPELINE_NAME = "tao-classification"
-# Environment variables naming the commands that tao_kfp.tao.run_tao runs.
-TAO_ENTRYPOINT_ENV = "TAO_ENTRYPOINT"
-TAO_CONVERTER_ENV = "TAO_CONVERTER"
 WORKSPACE_VOLUME_SHM = "dshm"
 SHM_MOUNT_PATH = "/dev/shm"
 
@@ -82,19 +80,25 @@ def configure_cpu_step(
     return task
 
 
-def configure_gpu_step(task: dsl.PipelineTask, env: EnvironmentConfig, gpus=1) -> dsl.PipelineTask:
+def configure_gpu_step(
+    task: dsl.PipelineTask, env: EnvironmentConfig, gpus=1, *, engine: bool = False
+) -> dsl.PipelineTask:
     """Applies the GPU step plumbing: TAO image, accelerator, scheduling, shm, TAO commands.
 
     Args:
         task: The task to configure.
         env: Environment config.
-        gpus: GPUs to request: an int, or the ``num_gpus`` pipeline parameter (train/retrain,
-            where TAO's ``--gpus`` gets the same value).
+        gpus: GPUs to request: 1, or the ``num_gpus`` run parameter (train/retrain, where
+            TAO's ``--gpus`` gets the same value). That parameter must be a ``str``: KFP's
+            driver reads a ``resourceCount`` placeholder with ``GetStringValue()``
+            (kubeflow/pipelines backend/src/v2/driver/resolve.go:818-831), so a number
+            would resolve to "" and the pod would get no GPU limit at all.
+        engine: The TensorRT engine step, which runs in the tao-deploy image on TAO 5.x.
 
     Returns:
         Task object with the GPU plumbing applied.
     """
-    _common(task, env, env.images.tao, env.timeouts.gpu_step_seconds)
+    _common(task, env, step_image(env, gpu=True, engine=engine), env.timeouts.gpu_step_seconds)
     task.set_accelerator_type(env.gpu.resource)
     task.set_accelerator_limit(gpus)
     for key, value in env.gpu.node_selector.items():
@@ -115,8 +119,8 @@ def configure_gpu_step(task: dsl.PipelineTask, env: EnvironmentConfig, gpus=1) -
     ref = env.secrets.model_key
     # optional: TAO 5 needs no model key; 3.x steps say so when it is missing.
     kubernetes.use_secret_as_env(task, ref.name, {ref.key: MODEL_KEY_ENV}, optional=True)
-    task.set_env_variable(TAO_ENTRYPOINT_ENV, env.tao.entrypoint)
-    task.set_env_variable(TAO_CONVERTER_ENV, env.tao.converter)
+    for name, value in tao_env_variables(env).items():
+        task.set_env_variable(name, value)
     return task
 
 
@@ -140,7 +144,7 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
         batch_size: int = 64,
         learning_rate: float = 0.006,
         prune_threshold: float = 0.6,
-        num_gpus: int = env.gpu.count,
+        num_gpus: str = str(env.gpu.count),
         spec_overrides: str = "",
         base_spec: str = "specs/classification_spec.cfg",
     ) -> dsl.Model:
@@ -158,7 +162,9 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
             batch_size: Images per GPU per batch (also the INT8 calibration batch).
             learning_rate: Peak learning rate of the spec's lr_config scheduler.
             prune_threshold: Pruning threshold in (0, 1]; higher prunes more.
-            num_gpus: GPUs for training and retraining.
+            num_gpus: GPUs for training and retraining (a whole number 1-16, given as text
+                because KFP resolves GPU counts from text parameters only). The other GPU
+                steps use one GPU: TAO runs only train on several GPUs.
             spec_overrides: Extra spec fields as YAML/JSON, e.g.
                 {"train_config": {"mixup_alpha": 0.2}}.
             base_spec: Base spec file, relative to the workspace.
@@ -257,16 +263,22 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
 
         int8 = c.export_int8(
             model_path=final_model, spec_path=plan.outputs["retrain_spec"], run_dir=run_dir
-        ).set_display_name("11. Calibrate and export INT8")
+        ).set_display_name("11. INT8 calibration (TAO 3.x: INT8 export)")
         configure_gpu_step(int8, env)
 
+        # TAO 3.x converts step 11's INT8 .etlt with its cache; TAO 5.x builds from step 10's
+        # ONNX (exported once) with gen_trt_engine, calibrating on step 11's TensorFile.
         engine = c.convert_tensorrt(
-            exported_model=int8.outputs["exported_model"],
+            int8_model=int8.outputs["exported_model"],
             cal_cache=int8.outputs["cal_cache"],
+            fp32_model=fp32.outputs["Output"],
+            cal_data_file=int8.outputs["cal_data_file"],
             spec_path=plan.outputs["retrain_spec"],
+            dataset_dir=dataset_dir,
             run_dir=run_dir,
         ).set_display_name("12. Build TensorRT engine (INT8)")
-        configure_gpu_step(engine, env)
+        configure_gpu_step(engine, env, engine=True)
+        assert engine.name == ENGINE_TASK  # environment.adapt_package finds it by this name
 
         return retrained.outputs["model"]
 

@@ -52,6 +52,8 @@ _MESSAGES: Dict[str, Tuple[Tuple[str, ...], ...]] = {
         ("resize_interpolation_method", "InterpolationMethod"),
         ("n_layers", "uint32"),
         ("retain_head", "bool"),
+        # The 3.x docs' name (TLT 3.0 / TAO 3.22.02 specs); 5.0's proto has only retain_head.
+        ("use_imagenet_head", "bool"),
         ("use_batch_norm", "bool"),
         ("use_bias", "bool"),
         ("use_pooling", "bool"),
@@ -276,8 +278,19 @@ class SpecError(ValueError):
 # Parse, print, load
 # ---------------------------------------------------------------------------------------------
 
-# Names from older TAO docs that the proto does not accept.
-_RENAMED_FIELDS = {"use_imagenet_head": "retain_head"}
+# Names from older TAO docs that the proto does not accept (none at the moment).
+_RENAMED_FIELDS: Dict[str, str] = {}
+
+# Fields the tao-deploy image's classification_tf1 proto lacks, so gen_trt_engine could not
+# parse a spec carrying them: NVIDIA/tao_deploy 5.0 (a285787)
+# cv/classification_tf1/proto/visualizer_config.proto:9-18 (enabled, num_images,
+# weight_histograms only) and model_config.proto:26-42 (retain_head, no use_imagenet_head).
+# Every other field of this module's table is in the deploy proto.
+DEPLOY_ABSENT_FIELDS = (
+    "model_config.use_imagenet_head",
+    "train_config.visualizer.wandb_config",
+    "train_config.visualizer.clearml_config",
+)
 _UNKNOWN_FIELD = re.compile(r'Message type "(?P<type>[\w.]+)" has no field named "(?P<field>\w+)"')
 
 
@@ -340,6 +353,19 @@ def load_spec(path: Union[str, os.PathLike]) -> ExperimentSpec:
     except OSError as error:
         raise SpecError(f"cannot read spec file {path}: {error.strerror or error}") from None
     return parse_spec(text, source=str(path))
+
+
+def deploy_spec(spec: ExperimentSpec) -> ExperimentSpec:
+    """A copy of ``spec`` without the fields tao-deploy's proto lacks (``DEPLOY_ABSENT_FIELDS``)."""
+    copy = ExperimentSpec()
+    copy.CopyFrom(spec)
+    for path in DEPLOY_ABSENT_FIELDS:
+        *parents, name = path.split(".")
+        message = copy
+        for parent in parents:
+            message = getattr(message, parent)
+        message.ClearField(name)
+    return copy
 
 
 def dump_spec(spec: ExperimentSpec) -> str:

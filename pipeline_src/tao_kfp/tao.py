@@ -2,7 +2,7 @@
 
 TAO 3.x images ship Python 3.6, so the step code (Python >= 3.10, kfp, this package) cannot
 import TAO; it calls TAO's ``classification`` command instead. The command is read from an
-environment variable so one pipeline serves TAO 3.x (``classification``), 4.x/5.x
+environment variable so one pipeline serves TAO 3.x (``classification``), 5.x
 (``classification_tf1``) and the CPU backend (``<python> -m tao_kfp.cpu_backend``).
 """
 
@@ -21,8 +21,14 @@ NGC_API_KEY_ENV = "NGC_CLI_API_KEY"
 MODEL_KEY_ENV = "TAO_MODEL_KEY"
 SECRET_ENV_NAMES = (NGC_API_KEY_ENV, MODEL_KEY_ENV)
 
-# command_env -> command used when the variable is unset (TAO 3.x names).
-DEFAULT_COMMANDS = {"TAO_ENTRYPOINT": "classification", "TAO_CONVERTER": "converter"}
+# command_env -> command used when the variable is unset (TAO 3.x names; tao-deploy's for 5.x).
+DEFAULT_COMMANDS = {
+    "TAO_ENTRYPOINT": "classification",
+    "TAO_CONVERTER": "converter",
+    "TAO_DEPLOY_ENTRYPOINT": "classification_tf1",
+}
+# TAO major version of the step image ("3" or "5"), set on every GPU step by the pipeline.
+TAO_VERSION_ENV = "TAO_VERSION"
 REDACTED = "****"
 SYSTEM_PATH_ENV = "TAO_KFP_SYSTEM_PATH"
 FAIL_MARKER = "Execution status: FAIL"
@@ -37,11 +43,34 @@ def model_key() -> str:
     return os.environ.get(MODEL_KEY_ENV, "")
 
 
-def key_args() -> List[str]:
-    """Returns ``["-k", key]`` when a model key is configured, else ``[]`` (TAO 5 needs none)."""
+def tao_version() -> str:
+    """The TAO major version the step image runs ("3" unless ``TAO_VERSION`` says "5")."""
+    return os.environ.get(TAO_VERSION_ENV) or "3"
+
+
+def key_args(*, required_by_3x: bool = False) -> List[str]:
+    """Returns ``["-k", key]`` when a model key is configured, else ``[]`` (TAO 5 needs none).
+
+    TAO 5.0 accepts an optional ``-k`` on every command it is passed to here
+    (tao_tensorflow1_backend 5.0 makenet/scripts/train.py:92, evaluate.py:64,
+    inference.py:50, common/magnet_prune.py:70, common/export/app.py:48).
+
+    Args:
+        required_by_3x: The command declares ``-k`` required in TAO 3.x (evaluate, inference:
+            tao-classification.md section 9); then a missing key on 3.x fails here, before TAO
+            would fail with an argparse usage error.
+
+    Raises:
+        TaoCommandError: ``required_by_3x`` on TAO 3.x without a key.
+    """
     key = model_key()
     if key:
         return ["-k", key]
+    if required_by_3x and tao_version() == "3":
+        raise TaoCommandError(
+            f"{MODEL_KEY_ENV} is empty, but TAO 3.x evaluate and inference require -k: set the "
+            "model key Secret (ngc.modelKey, default nvidia_tlt) or secrets.modelKey."
+        )
     if "tao_kfp.cpu_backend" in os.environ.get("TAO_ENTRYPOINT", ""):
         return []  # the CPU backend needs no key: no warning in every step of a local run
     print(
@@ -122,7 +151,7 @@ def run_tao(
         raise TaoCommandError(
             f"command {command[0]!r} not found (from {command_env}). Set tao.entrypoint / "
             "tao.converter in the environment config to the command of your TAO image: "
-            "'classification' for TAO 3.x, 'classification_tf1' for 4.x/5.x."
+            "'classification' for TAO 3.x, 'classification_tf1' for 5.x."
         ) from error
 
     lines: List[str] = []

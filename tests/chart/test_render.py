@@ -15,7 +15,9 @@ from chart_helpers import (
     helm_from_env,
     namespace_of,
     one,
+    parse_docs,
     pod_specs,
+    template_args,
 )
 
 from tao_kfp.environment import EnvironmentConfig
@@ -388,11 +390,22 @@ def test_prepull_daemonset_runs_where_the_gpu_steps_run(renderer, helm):
     assert pod["tolerations"] == [
         t.model_dump(by_alias=True, exclude_none=True) for t in env.gpu.tolerations
     ]
-    assert [c["image"] for c in pod["containers"]] == [env.images.tao]
+    # Scenario 04 is on the TAO 5 route: the engine step's deploy image is pulled too.
+    assert [c["image"] for c in pod["containers"]] == [env.images.tao, env.images.tao_deploy]
     assert pod["imagePullSecrets"] == [{"name": name} for name in env.secrets.image_pull_secrets]
     for container in pod["containers"]:
         assert container["command"] == ["sleep", "infinity"]
         assert container["resources"]["requests"] == {"cpu": "1m", "memory": "8Mi"}
+
+
+def test_prepull_skips_the_deploy_image_on_the_tao3_route(helm, chart_dir):
+    """The engine step runs in images.taoDeploy only when tao.version is 5 (environment.py)."""
+    sets = {"tao.version": "3", "tao.entrypoint": "classification"}
+    values = [CI_DIR / "04-mig-custom-selector-values.yaml"]
+    docs = parse_docs(helm.run(*template_args(chart_dir, values, sets)).stdout)
+    env = env_config(docs)
+    pod = one(docs, "DaemonSet", "vision-tao-prepull")["spec"]["template"]["spec"]
+    assert [c["image"] for c in pod["containers"]] == [env.images.tao]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

@@ -460,3 +460,91 @@ def test_preprocess_modes_match_keras():
     assert tf.min() == pytest.approx(-1.0) and tf.max() == pytest.approx(200 / 127.5 - 1)
     torch_mode = ImageFormat(3, 2, 2, mode="torch").preprocess(rgb).numpy()
     assert torch_mode[0, 1, 0, 0] == pytest.approx(-0.456 / 0.224, rel=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# TAO 5.x mode (--tao-version 5): what 5.x writes, and what it refuses
+# ---------------------------------------------------------------------------------------------
+
+
+def test_tao3_evaluate_and_inference_require_a_key(chain, cli, tmp_path):
+    """TAO 3.x evaluate and inference declare -k required (tao-classification.md section 9)."""
+    for args in (
+        ["evaluate", "-e", chain.outputs["spec"]],
+        ["inference", "-m", chain.outputs["model"], "-e", chain.outputs["spec"], "-d", tmp_path],
+    ):
+        code, _out, err = cli(args)
+        assert code == 1 and "requires -k/--key" in err, args
+
+
+def test_engine_builders_belong_to_their_version(chain, cli, tmp_path):
+    code, _out, err = cli(["--tao-version", "5", "converter", "x.onnx"])
+    assert code == 2 and "TAO 5 has no converter" in err
+    code, _out, err = cli(["gen_trt_engine", "-m", "x", "-e", "s", "-r", str(tmp_path)])
+    assert code == 2 and "TAO 3 has no gen_trt_engine" in err
+
+
+def test_tao5_prune_refuses_an_output_that_is_not_hdf5(chain, cli, tmp_path):
+    """5.0 saves to <-o>.hdf5, then reads <-o> (tao_tensorflow1_backend 5.0
+    common/magnet_prune.py:231-245): a .tlt path crashes there."""
+    output = tmp_path / "pruned.tlt"
+    code, _out, err = cli(
+        ["--tao-version", "5", "prune", "-m", chain.outputs["model"], "-o", output, "-k", KEY]
+    )
+    assert code == 1 and "ending in .hdf5" in err and not output.exists()
+
+
+def test_tao5_export_is_onnx_and_writes_no_cache_without_an_engine(
+    chain, calibration_file, cli, tmp_path
+):
+    """5.0 forces ONNX, and calibrates only when --engine_file is passed
+    (tao_tensorflow1_backend 5.0 common/export/app.py:242-244)."""
+    output, cache = tmp_path / "model", tmp_path / "cal.bin"
+    code, out, err = cli(
+        [
+            "--tao-version", "5", "export", "-m", chain.outputs["model"], "-k", KEY,
+            "-o", output, "-e", chain.outputs["spec"], "--data_type", "int8",
+            "--cal_data_file", calibration_file, "--cal_cache_file", cache,
+        ]
+    )  # fmt: skip
+    assert code == 0, err
+    assert (tmp_path / "model.onnx").is_file() and not output.exists()
+    assert not cache.exists() and "only with --engine_file" in out
+
+
+def test_gen_trt_engine_requires_model_spec_and_results_dir(cli, tmp_path):
+    """tao_deploy 5.0 (a285787) gen_trt_engine.py: -m, -e and -r are required=True
+    (100-105, 114-119, 190-196)."""
+    code, _out, err = cli(["--tao-version", "5", "gen_trt_engine", "-m", "x.onnx", "-e", "s"])
+    assert code == 2 and "-r/--results_dir" in err
+
+
+def test_gen_trt_engine_refuses_fields_the_deploy_proto_lacks(chain, cli, tmp_path):
+    spec = tmp_path / "wandb.cfg"
+    spec.write_text(
+        chain.outputs["spec"]
+        .read_text()
+        .replace("random_seed: 42", "random_seed: 42 visualizer { wandb_config { project: 'p' } }")
+    )
+    code, _out, err = cli(
+        ["--tao-version", "5", "gen_trt_engine", "-m", chain.outputs["model"], "-e", spec,
+         "-r", tmp_path, "--engine_file", tmp_path / "e.engine"]
+    )  # fmt: skip
+    assert code == 1 and "train_config.visualizer.wandb_config" in err
+
+
+def test_gen_trt_engine_builds_an_int8_engine_from_a_tensorfile(
+    chain, int8_export, calibration_file, cli, tmp_path
+):
+    engine, cache = tmp_path / "model.engine", tmp_path / "cal.bin"
+    code, out, err = cli(
+        [
+            "--tao-version", "5", "gen_trt_engine", "-m", int8_export["etlt"],
+            "-e", chain.outputs["spec"], "-r", tmp_path, "--data_type", "int8",
+            "--cal_data_file", calibration_file, "--cal_cache_file", cache,
+            "--batches", 3, "--batch_size", 32, "--max_batch_size", 32, "--engine_file", engine,
+        ]
+    )  # fmt: skip
+    assert code == 0, err
+    assert engine.is_file() and json.loads(cache.read_text())["data"]["input_1"]
+    assert "Export finished successfully." in out

@@ -333,3 +333,60 @@ def test_inference_csv_skips_a_header_and_rejects_bad_rows(tmp_path):
 )
 def test_export_output_path(text, expected):
     assert parse_export_output(text) == expected
+
+
+def test_scores_from_predictions_equal_sklearn_exactly_at_101_classes():
+    """The matrix and per-class P/R/F1 built from per-image labels match scikit-learn's
+    confusion_matrix and precision_recall_fscore_support (zero_division=0) exactly."""
+    import random
+
+    sklearn_metrics = pytest.importorskip("sklearn.metrics")
+    from tao_kfp.parsers import class_scores, confusion_from_labels, top1_accuracy
+
+    names = [[f"class {i}", f"c__{i}", f"{i}_x", f"{i}"][i % 4] for i in range(101)]
+    rng = random.Random(7)
+    truths = [rng.choice(names) for _ in range(3000)]
+    predictions = [t if rng.random() < 0.7 else rng.choice(names[:90]) for t in truths]
+    matrix = confusion_from_labels(truths, predictions, names)
+    assert matrix == sklearn_metrics.confusion_matrix(truths, predictions, labels=names).tolist()
+    precision, recall, f1, support = sklearn_metrics.precision_recall_fscore_support(
+        truths, predictions, labels=names, zero_division=0
+    )
+    scores = class_scores(matrix, names)
+    for i, name in enumerate(names):
+        assert scores[name].precision == pytest.approx(precision[i], abs=1e-12)
+        assert scores[name].recall == pytest.approx(recall[i], abs=1e-12)
+        assert scores[name].f1 == pytest.approx(f1[i], abs=1e-12)
+        assert scores[name].support == support[i]
+    assert top1_accuracy(matrix) == pytest.approx(
+        sklearn_metrics.accuracy_score(truths, predictions), abs=1e-12
+    )
+
+
+def test_a_label_outside_the_class_map_is_named():
+    from tao_kfp.parsers import ParseError, confusion_from_labels
+
+    with pytest.raises(ParseError, match="'ghost' is not in the class map"):
+        confusion_from_labels(["a"], ["ghost"], ["a", "b"])
+
+
+def test_101_class_printout_is_elided_by_numpy_and_not_parsed_as_a_matrix():
+    """numpy summarises arrays over 1000 elements (threshold=1000): 32x32 and up print '...'."""
+    import numpy as np
+
+    from tao_kfp.parsers import parse_evaluate_output
+
+    matrix = np.eye(101, dtype=np.int64) * 3
+    names = [f"c{i}" for i in range(101)]
+    report = "\n".join(f"{n:>12}       1.00      1.00      1.00         3" for n in names)
+    text = (
+        "Evaluation Loss: 0.1\nEvaluation Top K accuracy: 1.0\nConfusion Matrix\n"
+        f"{matrix}\nClassification Report\n"
+        "              precision    recall  f1-score   support\n\n"
+        f"{report}\n\n    accuracy                           1.00       303\n"
+        "   macro avg       1.00      1.00      1.00       303\n"
+        "weighted avg       1.00      1.00      1.00       303\n"
+    )
+    parsed = parse_evaluate_output(text)
+    assert "..." in str(matrix) and parsed.confusion_matrix == []
+    assert len(parsed.per_class) == 101

@@ -86,6 +86,8 @@ def fake_tao(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeTao:
     calls = tmp_path / "fake-tao-calls.jsonl"
     monkeypatch.setenv("TAO_ENTRYPOINT", command)
     monkeypatch.setenv("TAO_CONVERTER", command)
+    monkeypatch.setenv("TAO_DEPLOY_ENTRYPOINT", command)
+    monkeypatch.delenv("TAO_VERSION", raising=False)
     monkeypatch.setenv("FAKE_TAO_CALLS", str(calls))
     monkeypatch.delenv("TAO_MODEL_KEY", raising=False)
     monkeypatch.delenv("NGC_CLI_API_KEY", raising=False)

@@ -19,7 +19,7 @@ def run_params(workspace: Path, **changes) -> dict:
         batch_size=4,
         learning_rate=0.01,
         prune_threshold=0.6,
-        num_gpus=1,
+        num_gpus="1",
         spec_overrides="",
         base_spec="specs/classification_spec.cfg",
     )

@@ -1,7 +1,5 @@
 """The committed pipeline package: in sync, DAG shape, GPU placement, run form, paths."""
 
-from __future__ import annotations
-
 import re
 from functools import lru_cache
 
@@ -80,16 +78,12 @@ def test_twelve_steps_with_the_agreed_names():
 def test_longest_chain_is_seven_tasks():
     chain = longest_chain()
     assert len(chain) == 7
-    # prepare-dataset and download-pretrained tie for second place.
+    # prepare-dataset and download-pretrained tie for second place, the two exports for sixth.
     assert chain[0] == "validate-inputs"
     assert chain[1] in {"prepare-dataset", "download-pretrained"}
-    assert chain[2:] == [
-        "train",
-        "prune",
-        "retrain",
-        "export-int8",
-        "convert-tensorrt",
-    ]
+    assert chain[2:5] == ["train", "prune", "retrain"]
+    assert chain[5] in {"export-int8", "export-fp32"}
+    assert chain[6] == "convert-tensorrt"
 
 
 @pytest.mark.parametrize(
@@ -105,7 +99,10 @@ def test_longest_chain_is_seven_tasks():
         ("inference", {"validate-inputs", "prepare-dataset", "retrain"}),
         ("export-fp32", {"validate-inputs", "retrain"}),
         ("export-int8", {"validate-inputs", "retrain"}),
-        ("convert-tensorrt", {"validate-inputs", "export-int8"}),
+        (
+            "convert-tensorrt",
+            {"validate-inputs", "prepare-dataset", "export-int8", "export-fp32"},
+        ),
     ],
     ids=lambda value: value if isinstance(value, str) else "",
 )
@@ -122,9 +119,73 @@ def test_accelerator_requested_by_exactly_the_gpu_steps():
     for name in STEP_KINDS:
         resources = executors[executor_of(name)]["container"].get("resources", {})
         assert ("accelerator" in resources) == (name in GPU_STEPS), name
+
+
+# How KFP's driver turns `accelerator.resourceCount` into the pod's GPU limit: a placeholder
+# {{$.inputs.parameters['x']}} is replaced by the task input's value read with
+# GetStringValue() (kubeflow/pipelines backend/src/v2/driver/resolve.go:818-831), and an empty
+# result sets no limit at all (driver.go:427-447). The API server types each run argument by the
+# root input's parameterType: STRING gives a string Value, NUMBER_* a number Value, whose
+# GetStringValue() is "". This function follows those rules on the compiled package.
+_PARAMETER_PLACEHOLDER = re.compile(r"^\{\{\$\.inputs\.parameters\['(?P<name>[^']+)'\]\}\}$")
+
+
+def driver_gpu_limit(pipeline_spec: dict, task_name: str, arguments: dict) -> str:
+    """The GPU limit KFP's driver would set on ``task_name``'s pod ("" = none)."""
+    task = pipeline_spec["root"]["dag"]["tasks"][task_name]
+    component = pipeline_spec["components"][task["componentRef"]["name"]]
+    executor = pipeline_spec["deploymentSpec"]["executors"][component["executorLabel"]]
+    count = executor["container"]["resources"]["accelerator"]["resourceCount"]
+    placeholder = _PARAMETER_PLACEHOLDER.match(count)
+    if not placeholder:
+        return count
+    source = task["inputs"]["parameters"][placeholder["name"]]
+    root_input = source["componentInputParameter"]
+    definition = pipeline_spec["root"]["inputDefinitions"]["parameters"][root_input]
+    value = arguments.get(root_input, definition.get("defaultValue"))
+    return str(value) if definition["parameterType"] == "STRING" else ""
+
+
+def driver_task_input(pipeline_spec: dict, task_name: str, name: str) -> str:
+    """Which run parameter feeds a task's component input ``name``."""
+    task = pipeline_spec["root"]["dag"]["tasks"][task_name]
+    return task["inputs"]["parameters"][name]["componentInputParameter"]
+
+
+@pytest.mark.parametrize("arguments, expected", [({}, "1"), ({"num_gpus": "4"}, "4")])
+def test_driver_gives_train_and_retrain_the_gpus_their_tao_gpus_flag_gets(arguments, expected):
+    spec = package()[0]
     for name in ("train", "retrain"):
-        count = executors[executor_of(name)]["container"]["resources"]["accelerator"]
-        assert "num_gpus" in count["resourceCount"], "train/retrain GPUs come from num_gpus"
+        assert driver_gpu_limit(spec, name, arguments) == expected, name
+        # TAO's --gpus comes from the same run parameter (steps.train passes it on).
+        assert driver_task_input(spec, name, "num_gpus") == "num_gpus"
+    for name in GPU_STEPS - {"train", "retrain"}:
+        assert driver_gpu_limit(spec, name, arguments) == "1", name
+
+
+def test_driver_rule_sees_no_limit_for_a_numeric_count_parameter():
+    """The rule above is not vacuous: the old form (an int parameter) resolves to no GPU."""
+    from kfp import compiler as kfp_compiler
+    from kfp import components, dsl
+
+    step = components.load_component_from_text(
+        "name: step\ninputs:\n- {name: n, type: Integer}\n"
+        "implementation:\n  container:\n    image: busybox\n"
+        "    command: [echo, {inputValue: n}]\n"
+    )
+
+    @dsl.pipeline(name="int-gpus")
+    def numeric(n: int = 2):
+        step(n=n).set_accelerator_type("nvidia.com/gpu").set_accelerator_limit(n)
+
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "p.yaml"
+        kfp_compiler.Compiler().compile(numeric, str(out))
+        spec = load_package(out)[0]
+    assert driver_gpu_limit(spec, "step", {"n": 2}) == ""
 
 
 def test_scheduling_and_shm_only_on_gpu_executors():
@@ -244,5 +305,10 @@ def test_tao_commands_are_set_on_gpu_steps_only():
         env = {
             v["name"]: v["value"] for v in executors[executor_of(name)]["container"].get("env", [])
         }
-        expected = {"TAO_ENTRYPOINT": "classification", "TAO_CONVERTER": "converter"}
+        expected = {
+            "TAO_ENTRYPOINT": "classification",
+            "TAO_CONVERTER": "converter",
+            "TAO_DEPLOY_ENTRYPOINT": "classification_tf1",
+            "TAO_VERSION": "3",
+        }
         assert env == (expected if kind == "gpu" else {}), name

@@ -21,6 +21,7 @@ SENTINEL = "s3ntinel-VALUE-do-not-leak-9f2c"
 NON_DEFAULT = {
     "images": {
         "tao": "registry.example.com/ml/tao-step:5.0.0",
+        "taoDeploy": "registry.example.com/ml/tao-deploy-step:5.0.0",
         "tools": "registry.example.com/ml/tools:5.0.0",
         "pullPolicy": "Always",
     },
@@ -51,7 +52,12 @@ NON_DEFAULT = {
         ],
         "shmSize": "4Gi",
     },
-    "tao": {"entrypoint": "classification_tf1", "converter": "tao-converter", "version": "5"},
+    "tao": {
+        "entrypoint": "classification_tf1",
+        "converter": "tao-converter",
+        "deployEntrypoint": "tao-deploy-classification",
+        "version": "5",
+    },
     "timeouts": {"cpuStepSeconds": 900, "gpuStepSeconds": 36000},
 }
 
@@ -162,17 +168,61 @@ def test_non_default_values_reach_the_pipeline_spec(adapted_non_default):
     for task, kind in STEP_KINDS.items():
         container = executors[executor_label(adapted_non_default, task)]["container"]
         if kind == "gpu":
-            assert container["image"] == "registry.example.com/ml/tao-step:5.0.0"
+            # TAO 5.x: only the engine step runs in the tao-deploy image (gen_trt_engine).
+            image = "tao-deploy-step" if task == "convert-tensorrt" else "tao-step"
+            assert container["image"] == f"registry.example.com/ml/{image}:5.0.0", task
             assert container["resources"]["accelerator"]["resourceType"] == "nvidia.com/mig-1g.10gb"
             assert {"name": "TAO_ENTRYPOINT", "value": "classification_tf1"} in container["env"]
             assert {"name": "TAO_CONVERTER", "value": "tao-converter"} in container["env"]
+            deploy = {"name": "TAO_DEPLOY_ENTRYPOINT", "value": "tao-deploy-classification"}
+            assert (
+                deploy in container["env"]
+                and {"name": "TAO_VERSION", "value": "5"} in (container["env"])
+            )
         else:
             assert container["image"] == "registry.example.com/ml/tools:5.0.0"
             assert "resources" not in container
-    assert spec["root"]["inputDefinitions"]["parameters"]["num_gpus"]["defaultValue"] == 2
+    assert spec["root"]["inputDefinitions"]["parameters"]["num_gpus"]["defaultValue"] == "2"
     step_one = spec["root"]["dag"]["tasks"]["validate-inputs"]["inputs"]["parameters"]
     assert step_one["workspace"]["runtimeValue"]["constant"] == "/mnt/team-a"
     assert step_one["tao_version"]["runtimeValue"]["constant"] == "5"
+
+
+def test_tao3_keeps_every_gpu_step_in_the_tao_image():
+    env = EnvironmentConfig.model_validate({**NON_DEFAULT, "tao": {"version": "3"}})
+    docs = adapt_package(parse(compiled()), env)
+    executors = docs[0]["deploymentSpec"]["executors"]
+    for task, kind in STEP_KINDS.items():
+        if kind == "gpu":
+            image = executors[executor_label(docs, task)]["container"]["image"]
+            assert image == "registry.example.com/ml/tao-step:5.0.0", task
+
+
+@pytest.mark.parametrize(
+    "tao, expected",
+    [
+        ({"version": "3", "entrypoint": "classification_tf1"}, "set tao.version=5"),
+        ({"version": "5", "entrypoint": "classification"}, "set tao.version=3"),
+        ({"version": "5", "entrypoint": "/usr/local/bin/classification"}, "set tao.version=3"),
+        ({"version": "4", "entrypoint": "classification_tf1"}, "tao.version 4 is not supported"),
+        ({"version": "5", "entrypoint": "python -m tao_kfp.cpu_backend"}, "--tao-version 5"),
+    ],
+)
+def test_inconsistent_tao_version_is_refused(tao, expected):
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=expected.replace(".", r"\.")):
+        EnvironmentConfig.model_validate({"tao": tao})
+
+
+def test_consistent_tao_versions_are_accepted():
+    for tao in (
+        {"version": "3", "entrypoint": "classification"},
+        {"version": "5", "entrypoint": "classification_tf1"},
+        {"version": "5", "entrypoint": "python -m tao_kfp.cpu_backend --tao-version 5"},
+        {"version": 5, "entrypoint": "/opt/site/run-tao"},
+    ):
+        assert EnvironmentConfig.model_validate({"tao": tao}).tao.version == str(tao["version"])
 
 
 def test_render_cli_writes_the_adapted_package(tmp_path, capsys):

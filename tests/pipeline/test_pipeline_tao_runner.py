@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 import pytest
@@ -83,3 +84,25 @@ def test_tao_gets_the_image_system_path_back(monkeypatch):
     monkeypatch.setenv("TAO_ENTRYPOINT", ECHO)
     monkeypatch.setenv("TAO_KFP_SYSTEM_PATH", "/usr/local/sbin:/usr/bin")
     assert run_tao(["import os; print(os.environ['PATH'])"]).strip() == "/usr/local/sbin:/usr/bin"
+
+
+def test_arguments_reach_tao_as_a_list_never_re_split(monkeypatch, tmp_path):
+    """Paths and keys with spaces, quotes and shell characters arrive as one argument each."""
+    monkeypatch.setenv("TAO_ENTRYPOINT", ECHO)
+    monkeypatch.setenv("TAO_MODEL_KEY", "k ey'\"$HOME;")
+    tricky = [str(tmp_path / "my data" / 'it\'s "x" $(ls).png'), "a b", "*", ""]
+    script = "import json, sys; print('ARGV=' + json.dumps(sys.argv[1:]))"
+    output = run_tao([script, *tricky, *key_args()], secrets=())
+    argv = json.loads(output.split("ARGV=", 1)[1].splitlines()[0])
+    assert argv[:4] == tricky
+    assert argv[4] == "-k"  # the key itself is redacted from the returned output
+
+
+def test_key_is_required_on_tao3_evaluate_and_inference_only(monkeypatch):
+    monkeypatch.delenv("TAO_MODEL_KEY", raising=False)
+    monkeypatch.delenv("TAO_VERSION", raising=False)
+    with pytest.raises(TaoCommandError, match="require -k"):
+        key_args(required_by_3x=True)
+    assert key_args() == []
+    monkeypatch.setenv("TAO_VERSION", "5")
+    assert key_args(required_by_3x=True) == []

@@ -42,6 +42,15 @@ def test_tao5_prunes_to_hdf5(workspace):
     assert validate_inputs(**run_params(workspace, tao_version="5")).pruned_model.endswith(".hdf5")
 
 
+def test_use_imagenet_head_is_the_3x_name_only(workspace):
+    """3.x docs write model_config.use_imagenet_head; TAO 5.0's proto has only retain_head."""
+    overrides = '{"model_config": {"use_imagenet_head": true}}'
+    plan = validate_inputs(**run_params(workspace, spec_overrides=overrides))
+    assert spec_module.load_spec(plan.train_spec).model_config.use_imagenet_head
+    with pytest.raises(InputError, match="retain_head"):
+        validate_inputs(**run_params(workspace, tao_version="5", spec_overrides=overrides))
+
+
 def test_voc_plan_points_tao_at_the_run_local_split(workspace, make_voc):
     make_voc(workspace / "voc" / "VOC2012")
     plan = validate_inputs(
@@ -58,7 +67,10 @@ def test_voc_plan_points_tao_at_the_run_local_split(workspace, make_voc):
         ({"batch_size": 0}, "batch_size must be >= 1"),
         ({"learning_rate": 0.0}, "learning_rate must be > 0"),
         ({"prune_threshold": 1.5}, "prune_threshold must be in (0, 1]"),
-        ({"num_gpus": 0}, "num_gpus must be between 1 and 16"),
+        ({"num_gpus": "0"}, "num_gpus must be a whole number from 1 to 16"),
+        ({"num_gpus": "17"}, "num_gpus must be a whole number from 1 to 16"),
+        ({"num_gpus": "2.0"}, "digits only"),
+        ({"num_gpus": " 2"}, "digits only"),
         ({"dataset_format": "coco"}, "dataset_format must be one of class_folders, voc"),
         ({"dataset_path": "missing"}, "does not exist"),
         ({"dataset_path": "/etc"}, "outside the workspace"),

@@ -89,9 +89,28 @@ def test_unknown_field_names_file_line_field_and_valid_fields(tmp_path):
     assert "line 5: n_epoch: 10" in message
 
 
-def test_old_doc_field_name_gets_a_rename_hint():
-    with pytest.raises(SpecError, match="use 'retain_head' instead of 'use_imagenet_head'"):
-        parse_spec("model_config { use_imagenet_head: true }")
+def test_3x_docs_field_use_imagenet_head_is_accepted():
+    # TAO 3.x docs (TLT 3.0, TAO 3.22.02 specs) write use_imagenet_head in model_config.
+    spec = parse_spec("model_config { use_imagenet_head: true }")
+    assert spec.model_config.use_imagenet_head
+
+
+def test_deploy_spec_drops_exactly_the_fields_the_tao_deploy_proto_lacks():
+    """tao_deploy 5.0 (a285787) classification_tf1/proto/visualizer_config.proto:9-18 has only
+    enabled, num_images, weight_histograms; model_config.proto:26-42 has no use_imagenet_head."""
+    from tao_kfp.spec import deploy_spec, dump_spec
+
+    spec = parse_spec(
+        "model_config { arch: 'resnet' use_imagenet_head: true retain_head: true }\n"
+        "train_config { visualizer { enabled: true num_images: 3 weight_histograms: true\n"
+        "  wandb_config { enabled: true project: 'p' } clearml_config { project: 'c' } } }"
+    )
+    text = dump_spec(deploy_spec(spec))
+    for absent in ("use_imagenet_head", "wandb_config", "clearml_config"):
+        assert absent not in text
+    for kept in ("retain_head: true", "enabled: true", "num_images: 3", "weight_histograms"):
+        assert kept in text
+    assert spec.train_config.visualizer.HasField("wandb_config"), "the input is left unchanged"
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,11 @@
-"""Command line of the CPU backend: ``tao-kfp-cpu <sub> [global flags] [flags]``.
+"""Command line of the CPU backend: ``tao-kfp-cpu [--tao-version 3|5] <sub> [flags]``.
 
 Speaks TAO 3.x's ``classification`` CLI (same subcommands, same short flags) plus ``converter``
 (tao-converter's flags), so the pipeline's steps run unchanged with
 ``TAO_ENTRYPOINT="<python> -m tao_kfp.cpu_backend"`` and
-``TAO_CONVERTER="<python> -m tao_kfp.cpu_backend converter"``.
+``TAO_CONVERTER="<python> -m tao_kfp.cpu_backend converter"``. With ``--tao-version 5`` it
+plays TAO 5.x instead: ``classification_tf1`` (``.hdf5`` checkpoints, ONNX export, no ``-k``
+needed) plus the tao-deploy image's ``gen_trt_engine``, and no ``converter``.
 It is a stand-in to exercise the pipeline on a laptop, not a replacement for TAO.
 """
 
@@ -17,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Optional, Sequence, TextIO
+
+from tao_kfp.cpu_backend.common import TAO_VERSIONS
 
 # When set, each command appends {"task", "seconds", "exit_code"} as a JSON line to this file,
 # so a local run can tell the backend's own compute time from orchestration overhead.
@@ -34,7 +38,10 @@ SUBCOMMANDS = {
         "write INT8 calibration batches to a TensorFile",
     ),
     "converter": ("tao_kfp.cpu_backend.convert", "build an engine (ONNX Runtime model)"),
+    "gen_trt_engine": ("tao_kfp.cpu_backend.deploy", "tao-deploy engine build (TAO 5.x)"),
 }
+# Tasks that exist in only one TAO version (5.x builds engines with tao-deploy).
+VERSION_ONLY = {"converter": "3", "gen_trt_engine": "5"}
 
 
 def add_global_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tao-kfp-cpu",
         description="CPU stand-in for TAO 3.x classification (for local pipeline runs only).",
+    )
+    parser.add_argument(
+        "--tao-version",
+        choices=TAO_VERSIONS,
+        default="3",
+        help="TAO major version to play: 3 (classification, converter) or 5 "
+        "(classification_tf1, tao-deploy gen_trt_engine)",
     )
     subparsers = parser.add_subparsers(dest="task", required=True, metavar="TASK")
     for name, (module_name, help_text) in SUBCOMMANDS.items():
@@ -92,6 +106,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from tao_kfp.cpu_backend.common import BackendError
 
     args = build_parser().parse_args(argv)
+    only = VERSION_ONLY.get(args.task)
+    if only and only != args.tao_version:
+        print(
+            f"error: TAO {args.tao_version} has no {args.task} here (TAO {only} only): TAO 3.x "
+            "builds engines with converter, TAO 5.x with tao-deploy's gen_trt_engine",
+            file=sys.stderr,
+        )
+        return 2
     started = time.monotonic()
     exit_code = 1
     if hasattr(sys.stdout, "reconfigure"):

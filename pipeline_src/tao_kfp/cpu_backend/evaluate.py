@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from tao_kfp.cpu_backend.common import BackendError, log, say
+from tao_kfp.cpu_backend.common import BackendError, log, require_key_on_3x, say
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
     """Evaluates ``eval_config.model_path`` on ``eval_config.eval_dataset_path``; returns 0."""
     from tao_kfp.cpu_backend.common import load_experiment_spec
 
+    require_key_on_3x(args, "evaluate")
     spec = load_experiment_spec(args.experiment_spec_file, task="evaluate")
     if args.model_path and args.model_path != spec.eval_config.model_path:
         log(f"-m is ignored: evaluate uses eval_config.model_path ({spec.eval_config.model_path})")

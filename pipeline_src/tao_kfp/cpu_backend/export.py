@@ -1,4 +1,4 @@
-"""``export``: TAO 3.x ``classification export`` on CPU.
+"""``export``: TAO ``classification export`` on CPU (3.x ``.etlt``; 5.x ``.onnx``).
 
 The ``.etlt`` written here is an ONNX model (TAO 3.x writes an encrypted UFF model): input
 ``input_1`` (N, C, H, W, preprocessed as in training, dynamic batch), output
@@ -62,7 +62,10 @@ def run(args: argparse.Namespace) -> int:
     from tao_kfp.cpu_backend.common import load_experiment_spec, use_all_cores
 
     use_all_cores()
-    output = args.output_file or str(Path(args.model).with_suffix(".etlt"))
+    tao5 = args.tao_version == "5"
+    output = args.output_file or str(Path(args.model).with_suffix(".onnx" if tao5 else ".etlt"))
+    if tao5 and not output.endswith(".onnx"):
+        output += ".onnx"  # 5.0 forces ONNX and appends the extension (tao-classification.md 2)
     output_path = refuse_existing(output, "-o")
     if args.gen_ds_config and not args.classmap_json:
         raise BackendError("--gen_ds_config needs --classmap_json <classmap.json written by train>")
@@ -75,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
     log(f"Saving exported model to {output_path}")
     export_onnx(model, output_path, key=args.key)
 
-    if args.data_type == "int8":
+    if args.data_type == "int8" and tao5 and not args.engine_file:
+        # 5.0 calibrates only while building an engine (common/export/app.py:242-244).
+        log("INT8 calibration runs only with --engine_file in TAO 5.0: no calibration cache")
+    elif args.data_type == "int8":
         if spec is None and not args.cal_data_file:
             raise BackendError("--data_type int8 needs -e <spec> or --cal_data_file <TensorFile>")
         log("Calibration takes time especially if number of batches is large.")

@@ -12,7 +12,7 @@ import csv
 import os
 from pathlib import Path
 
-from tao_kfp.cpu_backend.common import BackendError, log, say
+from tao_kfp.cpu_backend.common import BackendError, log, require_key_on_3x, say
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from tao_kfp.cpu_backend.model import predict
     from tao_kfp.cpu_backend.train import read_classmap
 
+    require_key_on_3x(args, "inference")
     use_all_cores()
     spec = load_experiment_spec(args.experiment_spec)
     checkpoint = load_checkpoint(args.model, args.key)

@@ -50,6 +50,13 @@ def run(args: argparse.Namespace) -> int:
 
     if args.pruning_granularity < 1 or args.min_num_filters < 1:
         raise BackendError("-pg and -nf must be >= 1")
+    if args.tao_version == "5" and not args.output_file.endswith(".hdf5"):
+        # TAO 5.0 saves to "<-o>.hdf5" and then reads the size of the literal -o path
+        # (tao_tensorflow1_backend 5.0 common/magnet_prune.py:231-245): it crashes.
+        raise BackendError(
+            f"TAO 5.0 prune saves {args.output_file}.hdf5 and then reads {args.output_file}, "
+            "which does not exist: give -o a path ending in .hdf5 (tao.version 5 does)."
+        )
     checkpoint = load_checkpoint(args.model, args.key)
     model = checkpoint.build_model()
     pruned, kept = prune_model(

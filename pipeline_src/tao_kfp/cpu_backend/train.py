@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Runs training; returns 0."""
-    from tao_kfp.cpu_backend.common import load_experiment_spec
+    from tao_kfp.cpu_backend.common import CHECKPOINT_EXTENSION, load_experiment_spec
 
     spec = load_experiment_spec(args.experiment_spec_file, task="train")
     train(
@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         key=args.key,
         init_epoch=args.init_epoch,
         classmap_path=args.classmap,
+        checkpoint_extension=CHECKPOINT_EXTENSION[args.tao_version],
     )
     return 0
 
@@ -327,6 +328,7 @@ def train(
     key: str,
     init_epoch: int = 1,
     classmap_path: Optional[str] = None,
+    checkpoint_extension: str = "tlt",
 ) -> dict:
     """Trains as TAO does and returns the final ``{"val_loss", "val_acc"}``."""
     import torch
@@ -438,7 +440,7 @@ def train(
                 f"loss: {train_loss:.4f} - acc: {train_acc:.4f} - "
                 f"val_loss: {val_loss:.4f} - val_acc: {val_acc:.4f}"
             )
-            checkpoint = weights_dir / f"{mc.arch}_{epoch:03d}.tlt"
+            checkpoint = weights_dir / f"{mc.arch}_{epoch:03d}.{checkpoint_extension}"
             save_checkpoint(checkpoint, model=model, classmap=classmap, key=key, epoch=epoch)
             written.append(checkpoint)
             if best is None or val_acc > best[0]:

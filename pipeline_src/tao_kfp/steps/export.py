@@ -1,17 +1,34 @@
-"""Steps 10-12: export fp32, INT8 calibration + export, and the TensorRT engine build."""
+"""Steps 10-12: export fp32, INT8 calibration (+ export), and the TensorRT engine build.
+
+Two routes, chosen by the step image's TAO version (``TAO_VERSION``), over one DAG:
+
+- TAO 3.x: step 10 exports an fp32 ``.etlt``; step 11 writes a calibration TensorFile and
+  exports an INT8 ``.etlt`` plus its calibration cache (3.x builds an engine "to verify" while
+  exporting, which writes the cache); step 12 runs ``converter`` on that ``.etlt``.
+  3.x export gets only the flags the 3.x notebook and the seed pipeline pass
+  (``-m -k -o --data_type --cal_data_file --cal_cache_file --batches``); whether it accepts
+  ``-e`` or ``--batch_size`` is unverified, so they are not passed.
+- TAO 5.x: step 10 exports the ONNX model (once: 5.0 exports ONNX whatever the data type, and
+  writes a calibration cache only while building an engine, tao_tensorflow1_backend 5.0
+  ``common/export/app.py:242-244``); step 11 writes the calibration TensorFile; step 12 runs
+  ``classification_tf1 gen_trt_engine`` in the tao-deploy image, which calibrates and builds
+  the INT8 engine (tao_deploy 5.0 ``cv/classification_tf1/scripts/gen_trt_engine.py:60-83``).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import List
 
 from tao_kfp import dataset
 from tao_kfp.steps import common
-from tao_kfp.tao import key_args, run_tao
+from tao_kfp.tao import key_args, run_tao, tao_version
 
 # TAO calibrates on at most this many batches (export's --batches default).
 MAX_CALIBRATION_BATCHES = 10
 OUTPUT_NODE = "predictions/Softmax"
+ENGINE_NAME = "model_int8.engine"
 
 
 @dataclass
@@ -23,9 +40,9 @@ class ExportResult:
     cal_tensorfile: str = ""
 
 
-def exported_name(model_path: str, stem: str) -> str:
-    """Export file name: ``.etlt`` for 3.x ``.tlt`` checkpoints, ``.onnx`` for 5.0 ``.hdf5``."""
-    return f"{stem}.onnx" if model_path.endswith(".hdf5") else f"{stem}.etlt"
+def exported_name(stem: str) -> str:
+    """Export file name: ``.etlt`` (UFF) on TAO 3.x, ``.onnx`` on 5.x (which forces ONNX)."""
+    return f"{stem}.onnx" if tao_version() == "5" else f"{stem}.etlt"
 
 
 def _fresh(path: Path) -> Path:
@@ -35,17 +52,25 @@ def _fresh(path: Path) -> Path:
     return path
 
 
+def export_args(model_path: str, out: Path, spec_path: str, data_type: str) -> List[str]:
+    """``export`` arguments for the step image's TAO version.
+
+    5.x: ``-m -o -e`` (5.0 common/export/app.py:42-47, 54-58, 138-142); 3.x: ``-m -o`` (the
+    3.x notebook). ``--data_type`` exists in both (app.py:80-85).
+    """
+    args = ["export", "-m", model_path, "-o", str(out), "--data_type", data_type]
+    if tao_version() == "5":
+        args += ["-e", spec_path]
+    return args + key_args()
+
+
 def run_export_fp32(
     *, model_path: str, spec_path: str, results_dir: str, metrics=None
 ) -> ExportResult:
     """Runs ``export --data_type fp32`` and logs the exported file's size."""
     results = Path(results_dir)
-    out = _fresh(results / exported_name(model_path, "model_fp32"))
-    run_tao(
-        ["export", "-m", model_path, "-o", str(out), "-e", spec_path, "--data_type", "fp32"]
-        + key_args(),
-        log_path=results / "tao.log",
-    )
+    out = _fresh(results / exported_name("model_fp32"))
+    run_tao(export_args(model_path, out, spec_path, "fp32"), log_path=results / "tao.log")
     if not out.is_file():
         raise FileNotFoundError(f"export wrote no {out}; see its log above.")
     common.log_metrics(
@@ -75,96 +100,161 @@ def calibration_batches(spec_path: str) -> tuple[int, int]:
 def run_export_int8(
     *, model_path: str, spec_path: str, results_dir: str, metrics=None
 ) -> ExportResult:
-    """Writes a calibration TensorFile, then runs ``export --data_type int8`` with it."""
+    """Writes a calibration TensorFile; on TAO 3.x also runs ``export --data_type int8``.
+
+    On 5.x the INT8 export is step 12's ``gen_trt_engine`` (5.0's export would write no cache).
+    """
     results = Path(results_dir)
     batches, batch_size = calibration_batches(spec_path)
     tensorfile = _fresh(results / "calibration.tensor")
-    cal_cache = _fresh(results / "calibration.bin")
-    out = _fresh(results / exported_name(model_path, "model_int8"))
     log = results / "tao.log"
+    # calibration_tensorfile -e -o -m (5.0 makenet/scripts/calibration_tensorfile.py:45-50).
     run_tao(
         ["calibration_tensorfile", "-e", spec_path, "-o", str(tensorfile), "-m", str(batches)],
         log_path=log,
     )
+    if not tensorfile.is_file():
+        raise FileNotFoundError(f"calibration_tensorfile wrote no {tensorfile}; see its log.")
+    values = {
+        "calibration_data_mb": common.size_mb(tensorfile),
+        "calibration_batches": batches,
+        "calibration_batch_size": batch_size,
+    }
+    if tao_version() == "5":
+        common.log_metrics(metrics, values)
+        return ExportResult("", cal_tensorfile=str(tensorfile))
+
+    cal_cache = _fresh(results / "calibration.bin")
+    out = _fresh(results / exported_name("model_int8"))
     run_tao(
-        [
-            "export",
-            "-m",
-            model_path,
-            "-o",
-            str(out),
-            "-e",
-            spec_path,
-            "--data_type",
-            "int8",
-            "--cal_data_file",
-            str(tensorfile),
-            "--cal_cache_file",
-            str(cal_cache),
-            "--batches",
-            str(batches),
-            "--batch_size",
-            str(batch_size),
-        ]
-        + key_args(),
+        export_args(model_path, out, spec_path, "int8")
+        + ["--cal_data_file", str(tensorfile), "--cal_cache_file", str(cal_cache)]
+        + ["--batches", str(batches)],
         log_path=log,
     )
     for produced in (out, cal_cache):
         if not produced.is_file():
             raise FileNotFoundError(f"INT8 export wrote no {produced}; see its log above.")
-    common.log_metrics(
-        metrics,
-        {
-            "export_size_mb": common.size_mb(out),
-            "calibration_cache_mb": common.size_mb(cal_cache),
-            "calibration_batches": batches,
-            "calibration_batch_size": batch_size,
-        },
+    values.update(
+        {"export_size_mb": common.size_mb(out), "calibration_cache_mb": common.size_mb(cal_cache)}
     )
+    common.log_metrics(metrics, values)
     return ExportResult(str(out), cal_cache=str(cal_cache), cal_tensorfile=str(tensorfile))
 
 
-def run_convert(
-    *,
-    exported_model: str,
-    cal_cache: str,
-    spec_path: str,
-    results_dir: str,
-    metrics=None,
-) -> str:
-    """Builds an INT8 TensorRT engine with ``converter`` and logs its size; returns its path."""
+def converter_args(exported_model: str, cal_cache: str, engine: Path, spec_path: str) -> List[str]:
+    """TAO 3.x ``converter`` arguments for an INT8 engine (the 3.x notebook's form)."""
     from tao_kfp import spec as spec_module
 
     spec = spec_module.load_spec(spec_path)
     batch_size = str(int(spec.train_config.batch_size_per_gpu))
-    results = Path(results_dir)
-    engine = _fresh(results / "model_int8.engine")
-    run_tao(
+    return (
         [exported_model]
         + key_args()
-        + [
-            "-c",
-            cal_cache,
-            "-o",
-            OUTPUT_NODE,
-            "-d",
-            spec.model_config.input_image_size,
-            "-i",
-            "nchw",
-            "-m",
-            batch_size,
-            "-t",
-            "int8",
-            "-e",
-            str(engine),
-            "-b",
-            batch_size,
-        ],
-        command_env="TAO_CONVERTER",
-        log_path=results / "tao.log",
+        + ["-c", cal_cache, "-o", OUTPUT_NODE, "-d", spec.model_config.input_image_size]
+        + ["-i", "nchw", "-m", batch_size, "-t", "int8", "-e", str(engine), "-b", batch_size]
     )
-    # The converter prints no stable summary line: success is the exit code plus the file.
+
+
+def gen_trt_engine_args(
+    *, onnx_model: str, spec_path: str, results: Path, cal_data_file: str, train_dir: str
+) -> List[str]:
+    """TAO 5.x ``gen_trt_engine`` arguments for an INT8 engine.
+
+    Flags from tao_deploy 5.0 (a285787) ``cv/classification_tf1/scripts/gen_trt_engine.py``:
+    ``-m`` (100-105, required), ``-e`` (114-119, required), ``-r`` (190-196, required),
+    ``--data_type`` (121-126), ``--cal_image_dir`` (127-131), ``--cal_data_file`` (132-136),
+    ``--cal_cache_file`` (137-141), ``--engine_file`` (142-146), ``--max_batch_size``
+    (147-151), ``--batch_size`` (162-166), ``--batches`` (167-171). The TensorFile exists, so
+    it is read as is; ``--cal_image_dir`` is only used when it does not
+    (engine_builder.py:281-288).
+    """
+    from tao_kfp import spec as spec_module
+
+    spec = spec_module.load_spec(spec_path)
+    batch_size = int(spec.train_config.batch_size_per_gpu)
+    batches = calibration_batches(spec_path)[0]
+    return [
+        "gen_trt_engine",
+        "-m",
+        onnx_model,
+        "-e",
+        str(deploy_spec_file(spec_path, results)),
+        "-r",
+        str(results),
+        "--data_type",
+        "int8",
+        "--cal_data_file",
+        cal_data_file,
+        "--cal_image_dir",
+        train_dir,
+        "--cal_cache_file",
+        str(results / "calibration.bin"),
+        "--batches",
+        str(batches),
+        "--batch_size",
+        str(batch_size),
+        "--max_batch_size",
+        str(batch_size),
+        "--engine_file",
+        str(results / ENGINE_NAME),
+    ]
+
+
+def deploy_spec_file(spec_path: str, results: Path) -> Path:
+    """The spec without the fields tao-deploy's proto lacks (see spec.deploy_spec)."""
+    from tao_kfp import spec as spec_module
+
+    out = results / "deploy_spec.cfg"
+    out.write_text(spec_module.dump_spec(spec_module.deploy_spec(spec_module.load_spec(spec_path))))
+    return out
+
+
+def run_build_engine(
+    *,
+    int8_model: str,
+    cal_cache: str,
+    fp32_model: str,
+    cal_data_file: str,
+    spec_path: str,
+    train_dir: str,
+    results_dir: str,
+    metrics=None,
+) -> str:
+    """Builds the INT8 engine with the route's tool, logs its size and returns its path.
+
+    Args:
+        int8_model: Step 11's INT8 ``.etlt`` (3.x; "" on 5.x).
+        cal_cache: Step 11's calibration cache (3.x; "" on 5.x).
+        fp32_model: Step 10's export (the ONNX model gen_trt_engine reads on 5.x).
+        cal_data_file: Step 11's calibration TensorFile (5.x).
+        spec_path: Retrain spec.
+        train_dir: Train split (5.x ``--cal_image_dir``).
+        results_dir: Folder for the engine, the log and (5.x) the cache.
+        metrics: kfp ``Metrics`` artifact (optional).
+    """
+    results = Path(results_dir)
+    engine = _fresh(results / ENGINE_NAME)
+    log = results / "tao.log"
+    values = {}
+    if tao_version() == "5":
+        cache = _fresh(results / "calibration.bin")
+        args = gen_trt_engine_args(
+            onnx_model=fp32_model,
+            spec_path=spec_path,
+            results=results,
+            cal_data_file=cal_data_file,
+            train_dir=train_dir,
+        )
+        run_tao(args, command_env="TAO_DEPLOY_ENTRYPOINT", log_path=log)
+        if cache.is_file():
+            values["calibration_cache_mb"] = common.size_mb(cache)
+    else:
+        args = converter_args(int8_model, cal_cache, engine, spec_path)
+        run_tao(args, command_env="TAO_CONVERTER", log_path=log)
+    # Neither tool prints a stable summary line: success is the exit code plus the file.
     if not engine.is_file():
-        raise FileNotFoundError(f"converter wrote no {engine}; see its log above.")
-    common.log_metrics(metrics, {"engine_size_mb": common.size_mb(engine)})
+        raise FileNotFoundError(f"the engine builder wrote no {engine}; see its log above.")
+    values["engine_size_mb"] = common.size_mb(engine)
+    common.log_metrics(metrics, values)
     return str(engine)

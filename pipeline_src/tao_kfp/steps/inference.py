@@ -1,27 +1,42 @@
-"""Step 9: classify every test image and publish a readable predictions table.
+"""Per-image predictions over a labelled folder (steps 5, 8, 9), and step 9's predictions table.
 
-TAO 3.x ``inference -d`` reads only the top-level files of a folder and writes
-``result.csv`` into that folder, so the test split's class folders are first flattened into
-``<results>/images/<class>__<file>`` (hard links, or copies across volumes). The true class
-is then known from each file name.
+TAO 3.x ``inference -d`` reads only the top-level files of a folder and writes ``result.csv``
+into that folder (5.0 walks sub-folders, but writes the same rows), so a split's class folders
+are first flattened into ``<results>/images/<number>_<file>`` (hard links, or copies across
+volumes), and ``<results>/labels.json`` records each flattened name's class folder. The true
+class is looked up there, never parsed out of a file name, so any folder name works: spaces,
+digits, underscores, ``__``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Dict, List, Optional
 
 from tao_kfp.steps import report
 from tao_kfp.tao import key_args, run_tao
 
 # inference -d accepts only these (case-insensitive).
 INFERENCE_EXTENSIONS = (".jpg", ".jpeg", ".png")
-SEPARATOR = "__"
+# Images per inference batch (-b), as the seed pipeline used.
+INFERENCE_BATCH_SIZE = 16
+LABELS_FILE = "labels.json"
 TABLE_ROWS = 200
+
+
+@dataclass(frozen=True)
+class LabelledPrediction:
+    """One image: its class folder, TAO's prediction and confidence, and its source path."""
+
+    image: str
+    true_class: str
+    predicted: str
+    confidence: float
 
 
 @dataclass
@@ -34,29 +49,66 @@ class InferenceResult:
     accuracy: Optional[float]
 
 
-def flatten_test_split(test_dir: Path, images_dir: Path) -> int:
-    """Links ``test/<class>/<file>`` to ``images/<class>__<file>``; returns the image count."""
+def flatten_labelled_folder(source: Path, images_dir: Path) -> Dict[str, str]:
+    """Links ``source/<class>/<file>`` to ``images_dir/<n>_<file>``; returns {name: class}."""
     shutil.rmtree(images_dir, ignore_errors=True)
     images_dir.mkdir(parents=True)
-    count = 0
-    for class_dir in sorted(p for p in test_dir.iterdir() if p.is_dir()):
+    labels: Dict[str, str] = {}
+    for class_dir in sorted(p for p in source.iterdir() if p.is_dir()):
         for image in sorted(class_dir.iterdir()):
             if image.suffix.lower() not in INFERENCE_EXTENSIONS:
                 continue
-            target = images_dir / f"{class_dir.name}{SEPARATOR}{image.name}"
+            name = f"{len(labels):06d}_{image.name}"
+            target = images_dir / name
             try:
                 os.link(image, target)
             except OSError:
                 shutil.copy2(image, target)
-            count += 1
-    if count == 0:
-        raise FileNotFoundError(f"no .jpg/.jpeg/.png images under {test_dir}/<class>/")
-    return count
+            labels[name] = class_dir.name
+    if not labels:
+        raise FileNotFoundError(f"no .jpg/.jpeg/.png images under {source}/<class>/")
+    return labels
 
 
-def true_class(image_path: str) -> str:
-    """The class encoded in a flattened file name (``<class>__<file>``)."""
-    return Path(image_path).name.split(SEPARATOR, 1)[0]
+def predict_labelled_folder(
+    *, model_path: str, spec_path: str, classmap: str, source: str, results_dir: str
+) -> tuple[List[LabelledPrediction], Path]:
+    """Runs ``inference -d`` over a class-folder split; returns its predictions and result.csv.
+
+    Flags: ``-m -e -d -cm -b`` exist in 3.x and 5.0 (tao-classification.md section 2; 5.0
+    makenet/scripts/inference.py:67 ``-b``, 71 ``-cm``); ``-k`` is passed always, and required
+    on 3.x, whose inference declares it required (5.0 takes it as optional, inference.py:50).
+    """
+    from tao_kfp import parsers
+
+    results = Path(results_dir)
+    images_dir = results / "images"
+    labels = flatten_labelled_folder(Path(source), images_dir)
+    (results / LABELS_FILE).write_text(json.dumps(labels, indent=0))
+    run_tao(
+        ["inference", "-m", model_path, "-e", spec_path, "-d", str(images_dir), "-cm", classmap]
+        + ["-b", str(INFERENCE_BATCH_SIZE)]
+        + key_args(required_by_3x=True),
+        log_path=results / "tao.log",
+    )
+    csv_path = images_dir / "result.csv"
+    if not csv_path.is_file():
+        # TAO 5 can exit 0 without output (e.g. no readable images); say so plainly.
+        raise FileNotFoundError(f"inference wrote no {csv_path}; see its log above.")
+    predictions = []
+    for row in parsers.read_inference_csv(csv_path):
+        name = Path(row.image).name
+        if name not in labels:
+            raise parsers.ParseError(
+                f"{csv_path}: image {row.image!r} is not one of the {len(labels)} images given "
+                f"to inference (see {results / LABELS_FILE})"
+            )
+        predictions.append(LabelledPrediction(row.image, labels[name], row.label, row.confidence))
+    if len(predictions) != len(labels):
+        raise parsers.ParseError(
+            f"{csv_path} has {len(predictions)} rows for {len(labels)} images; see the log above."
+        )
+    return predictions, csv_path
 
 
 def run_inference(
@@ -83,27 +135,20 @@ def run_inference(
     Returns:
         Counts and accuracy against the folder labels.
     """
-    from tao_kfp import parsers
-
     results = Path(results_dir)
-    images_dir = results / "images"
-    count = flatten_test_split(Path(test_dir), images_dir)
-    run_tao(
-        ["inference", "-m", model_path, "-e", spec_path, "-d", str(images_dir), "-cm", classmap]
-        + key_args(),
-        log_path=results / "tao.log",
+    rows, csv_path = predict_labelled_folder(
+        model_path=model_path,
+        spec_path=spec_path,
+        classmap=classmap,
+        source=test_dir,
+        results_dir=results_dir,
     )
-    csv_path = images_dir / "result.csv"
-    if not csv_path.is_file():
-        # TAO 5 can exit 0 without output (e.g. no readable images); say so plainly.
-        raise FileNotFoundError(f"inference wrote no {csv_path}; see its log above.")
-    rows = parsers.read_inference_csv(csv_path)
-    correct = sum(1 for row in rows if row.label == true_class(row.image))
+    correct = sum(1 for row in rows if row.predicted == row.true_class)
     accuracy = correct / len(rows) if rows else None
     result = InferenceResult(str(csv_path), len(rows), correct, accuracy)
 
-    per_class = Counter(true_class(row.image) for row in rows)
-    hits = Counter(true_class(row.image) for row in rows if row.label == true_class(row.image))
+    per_class = Counter(row.true_class for row in rows)
+    hits = Counter(row.true_class for row in rows if row.predicted == row.true_class)
     summary = report.markdown_table(
         ["class", "images", "correct", "accuracy"],
         [[c, n, hits[c], f"{hits[c] / n:.3f}"] for c, n in sorted(per_class.items())],
@@ -113,18 +158,18 @@ def run_inference(
         ["image", "true class", "predicted", "confidence", "ok"],
         [
             [
-                Path(r.image).name.split(SEPARATOR, 1)[-1],
-                true_class(r.image),
-                r.label,
+                Path(r.image).name.split("_", 1)[-1],
+                r.true_class,
+                r.predicted,
                 f"{r.confidence:.3f}",
-                "yes" if r.label == true_class(r.image) else "**no**",
+                "yes" if r.predicted == r.true_class else "**no**",
             ]
             for r in shown
         ],
     )
     accuracy_text = f"{accuracy:.4f}" if accuracy is not None else "n/a"
     text = (
-        f"# Inference on the test split\n\n{len(rows)} of {count} images predicted; "
+        f"# Inference on the test split\n\n{len(rows)} images predicted; "
         f"accuracy against folder labels: **{accuracy_text}**.\n\n## Per class\n\n{summary}\n"
         f"## Predictions (first {len(shown)} of {len(rows)}; all in result.csv)\n\n{detail}"
     )
@@ -132,6 +177,9 @@ def run_inference(
     if predictions is not None:
         Path(predictions.path).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(csv_path, predictions.path)
-        predictions.metadata.update({"workspace_path": str(csv_path), "rows": len(rows)})
+        predictions.metadata.update(
+            {"workspace_path": str(csv_path), "labels": str(results / LABELS_FILE)}
+        )
+        predictions.metadata["rows"] = len(rows)
     print(f"inference: {correct}/{len(rows)} correct ({accuracy_text})", flush=True)
     return result

@@ -30,7 +30,7 @@ def run_train(
     results_dir: str,
     dataset_dir: str,
     pretrained_model: str,
-    num_gpus: int = 1,
+    num_gpus: str = "1",
     metrics=None,
     report_html=None,
     title: str = "Training",

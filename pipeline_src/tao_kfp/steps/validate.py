@@ -125,7 +125,7 @@ def check_numbers(
     batch_size: int,
     learning_rate: float,
     prune_threshold: float,
-    num_gpus: int,
+    num_gpus: str,
 ) -> List[str]:
     """Range checks of the numeric run parameters."""
     errors = []
@@ -141,8 +141,13 @@ def check_numbers(
             f"prune_threshold must be in (0, 1] (got {prune_threshold}); higher prunes more, "
             "the notebook uses 0.6."
         )
-    if not 1 <= num_gpus <= MAX_GPUS:
-        errors.append(f"num_gpus must be between 1 and {MAX_GPUS} (got {num_gpus}).")
+    # Text, because KFP's driver resolves a GPU-count placeholder only from a string value; the
+    # pod's limit gets this exact text, so it must be plain digits.
+    if not (re.fullmatch(r"[0-9]+", str(num_gpus)) and 1 <= int(num_gpus) <= MAX_GPUS):
+        errors.append(
+            f"num_gpus must be a whole number from 1 to {MAX_GPUS}, digits only (got "
+            f"{num_gpus!r}); it is the GPU limit of train and retrain and TAO's --gpus."
+        )
     return errors
 
 
@@ -418,7 +423,7 @@ def validate_inputs(
     batch_size: int,
     learning_rate: float,
     prune_threshold: float,
-    num_gpus: int,
+    num_gpus: str,
     spec_overrides: str,
     base_spec: str,
 ) -> RunPlan:
@@ -484,6 +489,16 @@ def validate_inputs(
     if errors or base is None:
         raise InputError(_report(errors))
 
+    if tao_version == "5" and sets_use_imagenet_head(base, overrides):
+        raise InputError(
+            _report(
+                [
+                    "the spec sets model_config.use_imagenet_head, the TAO 3.x name; TAO 5's "
+                    "proto calls it retain_head: rename it in the spec or spec_overrides."
+                ]
+            )
+        )
+    # TAO 5.0 writes .hdf5 (and its prune appends .hdf5 to any other -o); 3.x writes .tlt.
     extension = ".hdf5" if tao_version == "5" else ".tlt"
     pruned_model = run_dir / RUN_LAYOUT["prune"] / f"pruned_model{extension}"
     from tao_kfp import spec as spec_module
@@ -535,6 +550,17 @@ def validate_inputs(
     (run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2), flush=True)
     return plan
+
+
+def sets_use_imagenet_head(base: Path, overrides: Dict[str, Any]) -> bool:
+    """Whether the base spec plus overrides set ``model_config.use_imagenet_head``."""
+    from tao_kfp import spec as spec_module
+
+    try:
+        spec = spec_module.apply_overrides(spec_module.load_spec(base), overrides)
+    except spec_module.SpecError:
+        return False  # reported by render_specs below
+    return spec.model_config.use_imagenet_head
 
 
 def _report(errors: List[str]) -> str:
