@@ -509,9 +509,7 @@ def test_experiment_first_run_and_one_recurring_run_that_follows_the_version(
     assert upload(kfp_api.url, second, *extra) == 0
     runs, [moved] = _runs(kfp_api)
     assert len(runs) == 2 and len(kfp_api.state.experiments) == 1
-    assert moved["pipeline_version_reference"]["pipeline_version_id"] == version_id(
-        kfp_api, second
-    )
+    assert moved["pipeline_version_reference"]["pipeline_version_id"] == version_id(kfp_api, second)
 
 
 @pytest.mark.parametrize(
