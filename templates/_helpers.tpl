@@ -141,6 +141,9 @@ checkov.io/skip3: CKV_K8S_40=runs as workspace.uid so workspace files stay writa
 - {{ printf "--pipeline-name=%v" (.Values.upload.pipelineName | default (include "tao-kfp.fullname" .)) | quote }}
 - {{ printf "--version-prefix=%v" (.Chart.Version) | quote }}
 - {{ printf "--deadline-seconds=%v" (int .Values.upload.deadlineSeconds) | quote }}
+{{- with .Values.kfp.backendVersion }}
+- {{ printf "--kfp-version=%v" . | quote }}
+{{- end }}
 {{- if eq .Values.kfp.mode "multiUser" }}
 - {{ printf "--namespace=%v" (.Values.kfp.namespace) | quote }}
 - --token-path=/var/run/secrets/kubeflow/pipelines/token
