@@ -625,6 +625,17 @@ class KfpApi:
         )
         return _named(response.experiments, name, "experiment", "--experiment (upload.experiment)")
 
+    def find_run(self, experiment_id: str, name: str) -> Any:
+        """Returns a run called ``name`` in the experiment, or None."""
+        response = self.call(
+            f"look up run '{name}'",
+            self.client.list_runs,
+            experiment_id=experiment_id,
+            filter=_display_name_filter(name),
+            page_size=100,
+        )
+        return next((r for r in response.runs or [] if r.display_name == name), None)
+
     def find_recurring_runs(self, experiment_id: str, name: str) -> List[Any]:
         """Returns the recurring runs called ``name`` in the experiment (names are not unique)."""
         response = self.call(
@@ -721,16 +732,20 @@ def start_run(
 ) -> None:
     """Starts one run of the version."""
     name = f"{pipeline.name or pipeline.display_name} {version.name or version.display_name}"
-    run = kfp.call(
+    run, started = kfp.create(
         f"start run '{name}'",
-        kfp.client.run_pipeline,
-        experiment_id=experiment.experiment_id,
-        job_name=name,
-        params=params,
-        pipeline_id=pipeline.pipeline_id,
-        version_id=version.pipeline_version_id,
+        lambda: kfp.client.run_pipeline(
+            experiment_id=experiment.experiment_id,
+            job_name=name,
+            params=params,
+            pipeline_id=pipeline.pipeline_id,
+            version_id=version.pipeline_version_id,
+        ),
+        # The name carries the version hash: a run of that name is this version's first run.
+        lambda: kfp.find_run(experiment.experiment_id, name),
     )
-    print(f"Run '{name}' started (id {run.run_id}) in experiment '{experiment.display_name}'.")
+    how = "started" if started else "exists (started by an earlier attempt)"
+    print(f"Run '{name}' {how} (id {run.run_id}) in experiment '{experiment.display_name}'.")
 
 
 def recurring_run_name(pipeline_name: str) -> str:

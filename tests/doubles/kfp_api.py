@@ -340,8 +340,15 @@ class FakeKfpApi:
                 return 200, self._create_experiment(json.loads(body or b"{}"))
             items = [e for e in self.state.experiments.values() if _in_namespace(e, q)]
             return 200, _page(items, q, "experiments")
-        if method == "POST" and segments == ["runs"]:
-            return 200, self._create_run(json.loads(body or b"{}"), "run_id", self.state.runs)
+        if segments == ["runs"]:
+            if method == "POST":
+                return 200, self._create_run(json.loads(body or b"{}"), "run_id", self.state.runs)
+            items = [
+                r
+                for r in self.state.runs.values()
+                if q.get("experiment_id") in (None, r.get("experiment_id"))
+            ]
+            return 200, _page(items, q, "runs")
         if len(segments) == 2 and segments[0] == "recurringruns":
             return 200, self._change_recurring_run(method, segments[1])
         if segments == ["recurringruns"]:

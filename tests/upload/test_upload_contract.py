@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from doubles.kfp_api import API, FakeKfpApi, SilentServer
+from doubles.kfp_api import API, ApiError, FakeKfpApi, SilentServer
 from tao_kfp.upload import RetryPolicy
 from upload.test_upload import NAME, PREFIX, posts, upload, version_names, version_of
 
@@ -415,3 +415,24 @@ def test_the_deadline_stop_is_only_armed_in_the_main_thread(kfp_api, toy_package
     thread.start()
     thread.join(60)
     assert results == [0]
+
+
+def test_a_first_run_whose_answer_was_lost_is_not_started_twice(kfp_api, shipped_package):
+    params = {"dataset_path": "datasets/digits"}
+    # The first POST /runs is stored, then answered 502 by a proxy.
+    original = kfp_api._create_run
+    calls = []
+
+    def create_then_fail(body, id_key, store):
+        created = original(body, id_key, store)
+        if id_key == "run_id" and not calls:
+            calls.append(created)
+            raise ApiError(502, "upstream reset")
+        return created
+
+    kfp_api._create_run = create_then_fail
+
+    assert _run(kfp_api, shipped_package, params) == 0
+
+    assert len(kfp_api.state.runs) == 1
+    assert len(posts(kfp_api, "/runs")) == 1
