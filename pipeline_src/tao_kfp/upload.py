@@ -30,6 +30,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 import tempfile
 import time
@@ -637,15 +638,23 @@ class KfpApi:
         return next((r for r in response.runs or [] if r.display_name == name), None)
 
     def find_recurring_runs(self, experiment_id: str, name: str) -> List[Any]:
-        """Returns the recurring runs called ``name`` in the experiment (names are not unique)."""
+        """Returns the release's recurring runs in the experiment (there may be several).
+
+        Those called ``name``, and those 0.1.0 created per version ("<pipeline>
+        <prefix>-<10 hex> schedule"), so an upgrade from it replaces them too.
+        """
+        pipeline_name = name[: -len(_SCHEDULE_SUFFIX)]
         response = self.call(
             f"look up recurring run '{name}'",
             self.client.list_recurring_runs,
             experiment_id=experiment_id,
-            filter=_display_name_filter(name),
+            filter=_display_name_filter(pipeline_name + " ", "IS_SUBSTRING"),
             page_size=100,
         )
-        return [r for r in response.recurring_runs or [] if r.display_name == name]
+        release = re.compile(
+            rf"^{re.escape(pipeline_name)}( \S+-[0-9a-f]{{10}})?{re.escape(_SCHEDULE_SUFFIX)}$"
+        )
+        return [r for r in response.recurring_runs or [] if release.match(r.display_name or "")]
 
 
 def ensure_pipeline(kfp: KfpApi, name: str, package_file: str, description: Optional[str]) -> Any:
@@ -748,9 +757,12 @@ def start_run(
     print(f"Run '{name}' {how} (id {run.run_id}) in experiment '{experiment.display_name}'.")
 
 
+_SCHEDULE_SUFFIX = " schedule"
+
+
 def recurring_run_name(pipeline_name: str) -> str:
     """The one recurring run of a release is named after its pipeline, not a version."""
-    return f"{pipeline_name} schedule"
+    return pipeline_name + _SCHEDULE_SUFFIX
 
 
 def ensure_recurring_run(
@@ -990,7 +1002,7 @@ def _hard_deadline(seconds: float, host: str) -> Iterator[None]:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)
 
 
 @contextlib.contextmanager
@@ -1129,9 +1141,9 @@ def _normalise_cron(cron: str) -> str:
     return " ".join(fields)
 
 
-def _display_name_filter(name: str) -> str:
+def _display_name_filter(name: str, operation: str = "EQUALS") -> str:
     """A list filter, in the JSON form kfp's own Client sends."""
-    predicate = {"operation": "EQUALS", "key": "display_name", "stringValue": name}
+    predicate = {"operation": operation, "key": "display_name", "stringValue": name}
     return json.dumps({"predicates": [predicate]})
 
 

@@ -436,3 +436,20 @@ def test_a_first_run_whose_answer_was_lost_is_not_started_twice(kfp_api, shipped
 
     assert len(kfp_api.state.runs) == 1
     assert len(posts(kfp_api, "/runs")) == 1
+
+
+def test_an_upgrade_from_0_1_0_replaces_its_per_version_schedules(kfp_api, toy_packages):
+    first, second = toy_packages
+    assert upload(kfp_api.url, first, *CRON) == 0
+    # What 0.1.0 left: one schedule per version, named "<pipeline> <version> schedule".
+    [current] = _schedules(kfp_api)
+    current["display_name"] = f"{NAME} {version_of(first)} schedule"
+    for other in (f"{NAME}-other schedule", f"{NAME} other schedule"):  # other pipelines'
+        kfp_api.state.recurring_runs[other] = dict(
+            current, recurring_run_id=other, display_name=other
+        )
+
+    assert upload(kfp_api.url, second, *CRON) == 0
+
+    names = sorted(r["display_name"] for r in _schedules(kfp_api))
+    assert names == [f"{NAME} other schedule", f"{NAME} schedule", f"{NAME}-other schedule"]
