@@ -313,10 +313,11 @@ def adapt_package(
 #   unsubstituted; pvcNameParameter/secretNameParameter arrive in 2.5.0. Hence the floor.
 # - 2.5.x: lenient driver, silently drops securityContext and secretAsEnv `optional`.
 #   (There are no backends 2.6-2.13: releases went from 2.5.0 to 2.14.0.)
-# - 2.14.x-2.15.x: the API server compiles runs with protojson.Unmarshal (strict,
-#   backend/src/v2/compiler/argocompiler/container.go:323-329 at 2.14.0), so an unknown field
-#   rejects run creation: `optional` is known from 2.15.0, securityContext from 2.16.0.
-# - 2.16.0+: every field this package uses is applied.
+# - 2.14.0+: the API server's Argo compiler reads the executor config with protojson.Unmarshal,
+#   which rejects unknown fields, so the run is refused (backend/src/v2/compiler/argocompiler/
+#   container.go:285 at 2.14.0, :326 at 2.17.0).
+# - secretAsEnv `optional` is applied from 2.15.0 (backend/src/v2/driver/k8s.go:340-341 at
+#   2.15.0; absent at 2.14.0), securityContext from 2.16.0 (k8s.go:724 at 2.16.0).
 MIN_KFP_BACKEND = (2, 5, 0)
 _SECURITY_CONTEXT_FROM = (2, 16, 0)
 _OPTIONAL_SECRETS_FROM = (2, 15, 0)

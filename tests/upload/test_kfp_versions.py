@@ -1,10 +1,12 @@
 """The package is adapted to the KFP backend that will run it, through the one adapt path.
 
 Which backend takes which field (kubeflow/pipelines, /work/shared/reference/kfp-backend.md):
-- securityContext is applied from 2.16.0; 2.14.x-2.15.x reject run creation with
-  `unknown field "securityContext"` (strict protojson.Unmarshal in the API server's Argo
-  compiler, backend/src/v2/compiler/argocompiler/container.go:323-329 at 2.14.0);
-- secretAsEnv `optional` is applied from 2.15.0;
+- securityContext is applied from 2.16.0 (backend/src/v2/driver/k8s.go:724 at 2.16.0);
+  2.14.x-2.15.x reject run creation with `unknown field "securityContext"` (strict
+  protojson.Unmarshal in the API server's Argo compiler, backend/src/v2/compiler/argocompiler/
+  container.go:285 at 2.14.0);
+- secretAsEnv `optional` is applied from 2.15.0 (backend/src/v2/driver/k8s.go:340-341 at
+  2.15.0, absent at 2.14.0);
 - 2.4.1-2.5.x drop unknown fields silently (lenient driver, PR #11662);
 - 2.0.0-2.4.0 fail every step (strict driver), 2.4.1 leaves {{$.pipeline_job_uuid}} as is;
 - healthz reports the version in `tag_name`, "unknown" on custom builds
