@@ -316,8 +316,9 @@ def adapt_package(
 # - 2.14.0+: the API server's Argo compiler reads the executor config with protojson.Unmarshal,
 #   which rejects unknown fields, so the run is refused (backend/src/v2/compiler/argocompiler/
 #   container.go:285 at 2.14.0, :326 at 2.17.0).
-# - secretAsEnv `optional` is applied from 2.15.0 (backend/src/v2/driver/k8s.go:340-341 at
-#   2.15.0; absent at 2.14.0), securityContext from 2.16.0 (k8s.go:724 at 2.16.0).
+# - secretAsEnv `optional` exists from 2.15.0 (kubernetes_platform/proto/
+#   kubernetes_executor_config.proto:77, applied in backend/src/v2/driver/k8s.go:340-341;
+#   neither at 2.14.0), securityContext from 2.16.0 (proto :43, k8s.go:724).
 MIN_KFP_BACKEND = (2, 5, 0)
 _SECURITY_CONTEXT_FROM = (2, 16, 0)
 _OPTIONAL_SECRETS_FROM = (2, 15, 0)
