@@ -505,6 +505,11 @@ class KfpApi:
             before_sleep=before_sleep,
             reraise=True,
         )
+        if self.time_left() <= 0:
+            raise UploadError(
+                f"--deadline-seconds {self.deadline_seconds:g} reached before trying to "
+                f"{action} at {self.host}: the KFP API answered too slowly. {REACHABILITY_CHECKS}"
+            )
         started = time.monotonic()
         try:
             # kfp prints UI links built from the API host (wrong for the UI); we print our own.
