@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import io
 import json
-import logging
 import os
 import re
 import sys
@@ -513,7 +512,7 @@ class KfpApi:
         started = time.monotonic()
         try:
             # kfp prints UI links built from the API host (wrong for the UI); we print our own.
-            with contextlib.redirect_stdout(io.StringIO()), _quiet_urllib3_retries():
+            with contextlib.redirect_stdout(io.StringIO()):
                 return retrying(fn, *args, **kwargs)
         except UploadError:
             raise
@@ -965,18 +964,6 @@ def _bound_requests(client: Any, policy: RetryPolicy, time_left: Callable[[], fl
         return send(*args, **kwargs)
 
     rest_client.request = request_within_deadline
-
-
-@contextlib.contextmanager
-def _quiet_urllib3_retries() -> Iterator[None]:
-    """Mutes urllib3's WARNING per immediate reconnect; our one line per attempt says it."""
-    logger = logging.getLogger("urllib3.connectionpool")
-    previous = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(previous)
 
 
 # How long after --deadline-seconds the hard stop fires. The per-request timeouts normally end
