@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from urllib.parse import urlsplit
 
 # Where the kubelet projects the ServiceAccount token for KFP (same env var and default as kfp).
 TOKEN_PATH_ENV = "KF_PIPELINES_SA_TOKEN_PATH"
@@ -471,7 +472,8 @@ class KfpApi:
         self.deadline_seconds = args.deadline_seconds
         self.deadline = time.monotonic() + args.deadline_seconds
         self.client = _make_client(args, token_path, scratch)
-        _bound_requests(self.client, policy, self.time_left)
+        hostname = urlsplit(args.host).hostname or ""  # checked by _check_host
+        _bound_requests(self.client, policy, self.time_left, hostname)
 
     def time_left(self) -> float:
         """Seconds until the deadline (negative once past)."""
@@ -940,7 +942,9 @@ def _private_kfp_context(client_class: Any, path: Path) -> Iterator[None]:
 _LAST_REQUEST_SECONDS = 0.5
 
 
-def _bound_requests(client: Any, policy: RetryPolicy, time_left: Callable[[], float]) -> None:
+def _bound_requests(
+    client: Any, policy: RetryPolicy, time_left: Callable[[], float], hostname: str
+) -> None:
     """Bounds every HTTP request of ``client`` by the time left, with no retries below ours.
 
     kfp_server_api's REST client passes ``Configuration.retries`` (None) to urllib3's
@@ -960,10 +964,39 @@ def _bound_requests(client: Any, policy: RetryPolicy, time_left: Callable[[], fl
     def request_within_deadline(*args: Any, **kwargs: Any) -> Any:
         left = max(time_left(), _LAST_REQUEST_SECONDS)
         connect = min(policy.connect_timeout_seconds, left)
+        _resolve_within(hostname, connect)
         kwargs["_request_timeout"] = (connect, min(policy.read_timeout_seconds, left))
         return send(*args, **kwargs)
 
     rest_client.request = request_within_deadline
+
+
+def _resolve_within(hostname: str, seconds: float) -> None:
+    """Looks ``hostname`` up in a helper thread; raises TimeoutError after ``seconds``.
+
+    Name resolution (getaddrinfo) is outside urllib3's connect timeout, and a signal cannot
+    interrupt it, so a resolver that does not answer (CoreDNS down, dropped UDP) would hold the
+    command past its deadline. A lookup that fails is left to urllib3 to report.
+    """
+    import ipaddress
+    import socket
+    import threading
+
+    try:
+        ipaddress.ip_address(hostname)
+        return  # nothing to resolve
+    except ValueError:
+        pass
+
+    def look_up() -> None:
+        with contextlib.suppress(OSError):
+            socket.getaddrinfo(hostname, None)
+
+    lookup = threading.Thread(target=look_up, daemon=True)
+    lookup.start()
+    lookup.join(seconds)
+    if lookup.is_alive():
+        raise TimeoutError(f"the name {hostname} did not resolve within {seconds:.1f} s (DNS)")
 
 
 # How long after --deadline-seconds the hard stop fires. The per-request timeouts normally end
@@ -1074,8 +1107,6 @@ def _hint_for_status(status: int) -> str:
 
 def _check_host(host: str) -> None:
     """Refuses a --host that urllib3 could not connect to, with one line saying why."""
-    from urllib.parse import urlsplit
-
     example = "for example http://ml-pipeline.kubeflow:8888"
     if "://" not in host:
         raise UploadError(f"--host {host!r} needs a scheme, {example}")

@@ -454,3 +454,30 @@ def test_an_upgrade_from_0_1_0_replaces_its_per_version_schedules(kfp_api, toy_p
 
     names = sorted(r["display_name"] for r in _schedules(kfp_api))
     assert names == [f"{NAME} other schedule", f"{NAME} schedule", f"{NAME}-other schedule"]
+
+
+def test_a_resolver_that_never_answers_cannot_hold_the_deadline(toy_packages, capsys, monkeypatch):
+    import socket
+
+    package, _ = toy_packages
+    released = threading.Event()
+    real_getaddrinfo = socket.getaddrinfo
+
+    def silent_resolver(host, *args, **kwargs):  # CoreDNS down: the lookup hangs
+        if host == "ml-pipeline.kubeflow":
+            released.wait(60)
+            raise socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", silent_resolver)
+    try:
+        started = time.monotonic()
+        status = upload("http://ml-pipeline.kubeflow:8888", package, deadline=2, policy=SHIPPED)
+        elapsed = time.monotonic() - started
+    finally:
+        released.set()
+
+    assert status == 1
+    err = capsys.readouterr().err
+    assert "did not resolve within" in err and "(DNS)" in err
+    assert elapsed < 2 + 5  # generous: before, one lookup could take as long as the resolver
