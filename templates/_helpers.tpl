@@ -48,6 +48,20 @@ app.kubernetes.io/component: {{ .component | quote }}
 {{- end }}
 {{- end }}
 
+{{/* Hook annotations: nothing of a hook outlives its run (deleted on success and on failure, after Helm
+printed the logs of its pods). Call with (dict "hook" "post-install" "weight" "5" "pod" true); "pod" adds the
+output-log policy (Jobs and Pods only). */}}
+{{- define "tao-kfp.hookAnnotations" -}}
+{{- $hook := dict "helm.sh/hook" .hook "helm.sh/hook-delete-policy" "before-hook-creation,hook-succeeded,hook-failed" }}
+{{- with .weight }}
+{{- $_ := set $hook "helm.sh/hook-weight" . }}
+{{- end }}
+{{- if .pod }}
+{{- $_ := set $hook "helm.sh/hook-output-log-policy" "hook-succeeded,hook-failed" }}
+{{- end }}
+{{- toYaml $hook }}
+{{- end }}
+
 {{/* An image reference "repository:tag" or "repository@digest"; call with (dict "ctx" $ "image" .Values.images.tools). */}}
 {{- define "tao-kfp.image" -}}
 {{- if .image.digest }}
@@ -144,6 +158,9 @@ checkov.io/skip3: CKV_K8S_40=runs as workspace.uid so workspace files stay writa
 - {{ printf "--pipeline-name=%v" (.Values.upload.pipelineName | default (include "tao-kfp.fullname" .)) | quote }}
 - {{ printf "--version-prefix=%v" (.Chart.Version) | quote }}
 - {{ printf "--deadline-seconds=%v" (int .Values.upload.deadlineSeconds) | quote }}
+{{- with .Values.kfp.backendVersion }}
+- {{ printf "--kfp-version=%v" . | quote }}
+{{- end }}
 {{- if eq .Values.kfp.mode "multiUser" }}
 - {{ printf "--namespace=%v" (.Values.kfp.namespace) | quote }}
 - --token-path=/var/run/secrets/kubeflow/pipelines/token

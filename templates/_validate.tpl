@@ -250,8 +250,13 @@ overrides, 620 KB with 262,000 bytes of incompressible overrides; the budget lea
 {{- $errors = append $errors (printf "specs.overrides is %d bytes as JSON (limit 262144): Helm stores the values and the rendered specs ConfigMap in one release Secret, capped at 1 MiB; override fewer fields, or edit the spec in the workspace (specs/%s)" $overridesSize $v.specs.fileName) }}
 {{- end }}
 
-{{- if $errors }}
-{{- $message := printf "\n\ninvalid values for chart tao-kfp:\n  - %s\n" (join "\n  - " $errors) }}
+{{- include "tao-kfp.failOn" $errors }}
+{{- end }}
+
+{{/* Fails the render with every message of a list of errors (nothing when it is empty). */}}
+{{- define "tao-kfp.failOn" -}}
+{{- if . }}
+{{- $message := printf "\n\ninvalid values for chart tao-kfp:\n  - %s\n" (join "\n  - " .) }}
 {{- fail $message }}
 {{- /* Reached only under `helm lint`, whose `fail` logs and returns "" (helm pkg/engine/engine.go initFunMap,
 "Don't fail when linting": v3.18.0 line 224, v4.1.4 line 229). Including a template that does not exist is an error lint reports, with the

@@ -73,7 +73,9 @@ def test_default_scenario(renderer, helm):
     auth = json.loads(base64.b64decode(pull["data"][".dockerconfigjson"]))["auths"]["nvcr.io"]
     assert auth["username"] == "$oauthtoken"
     upload = one(docs, "Job", f"{FULL}-upload")
-    assert upload["metadata"]["annotations"]["helm.sh/hook"] == "post-install,post-upgrade"
+    assert upload["metadata"]["annotations"]["helm.sh/hook"] == (
+        "post-install,post-upgrade,post-rollback"  # rollback moves the recurring run back
+    )
     args = args_of(upload, "upload")
     assert args[0] == "upload"
     assert "--host=http://ml-pipeline.kubeflow.svc.cluster.local:8888" in args
@@ -218,7 +220,7 @@ def test_multi_user_scenario(renderer, helm):
         "--pipeline-name=tao-classification",
         "--experiment=tao-nightly",
         "--run-first",
-        '--run-params={"n_epochs":5,"num_gpus":1}',
+        '--run-params={"dataset_format":"voc","dataset_path":"data/VOCdevkit/VOC2012","epochs":5}',
         "--recurring-cron=0 0 2 * * *",
     ):
         assert expected in args

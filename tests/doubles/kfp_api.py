@@ -16,8 +16,21 @@ Tests use it to:
 - act as a multi-user deployment: Bearer token required, and a ``kubeflow-userid`` header
   answered with 403 "RBAC: access denied" as Istio does.
 
-It does not do the real server's authorization (SubjectAccessReview per namespace), validate
-pipeline specs beyond "YAML with pipelineInfo and root", or run anything.
+Where it follows the real server (kubeflow/pipelines, backend/src/apiserver, master unless a tag
+is named):
+- names are unique case-insensitively, and the EQUALS filter ignores case, as MySQL's default
+  collation does for the unique (Namespace, Name) and (PipelineId, Name) indexes
+  (model/pipeline.go:44, model/pipeline_version.go:37);
+- a duplicate answers 409 (server/pipeline_upload_server.go:187,343), or 500 with
+  ``legacy_duplicates=True`` as older servers do (same file at 2.0.5, lines 135 and 226);
+- an uploaded spec must have schemaVersion 2.1.0 (template/v2_template.go:234-236), a pipeline
+  name matching ``^[a-z0-9][a-z0-9-]{0,127}$`` (common/utils.go:35,110-124, checked from
+  resource/resource_manager.go:519); a version name longer than the varchar(127) column
+  fails the insert, which the server answers with 500 (MySQL strict mode: "Data too long");
+- healthz answers ``{"commit_sha", "tag_name", "multi_user"}`` (main.go:556-581).
+
+It does not do the real server's authorization (SubjectAccessReview per namespace) or run
+anything.
 """
 
 from __future__ import annotations
@@ -26,6 +39,8 @@ import email.parser
 import email.policy
 import itertools
 import json
+import re
+import socket
 import ssl
 import threading
 import time
@@ -109,10 +124,20 @@ class FakeKfpApi:
         multi_user: bool = False,
         token: Optional[str] = None,
         tls: Optional[Tuple[str, str]] = None,
+        tag_name: str = "2.17.0",
+        legacy_duplicates: bool = False,
     ):
-        """Creates the double; ``tls`` is (certificate file, key file) to serve https."""
+        """Creates the double; ``tls`` is (certificate file, key file) to serve https.
+
+        ``tag_name`` is the backend version healthz reports ("unknown" on custom builds);
+        ``legacy_duplicates`` answers duplicates with 500 instead of 409, as servers before
+        the 409 answer did.
+        """
         self.multi_user = multi_user
         self.token = token
+        self.tag_name = tag_name
+        self.legacy_duplicates = legacy_duplicates
+        self._gates: List[Dict[str, Any]] = []
         self.requests: List[RecordedRequest] = []
         self.state = _State()
         self._script: List[ScriptedAnswer] = []
@@ -175,6 +200,33 @@ class FakeKfpApi:
         """Shorthand for ``script(ScriptedAnswer(times, status, message, ...))``."""
         self.script(ScriptedAnswer(times=times, status=status, message=message, **kw))
 
+    def gate(self, method: str, path: str, parties: int = 2) -> None:
+        """Holds the next ``parties`` matching requests until all have arrived (a race)."""
+        with self._lock:
+            self._gates.append(
+                {
+                    "method": method,
+                    "path": path,
+                    "barrier": threading.Barrier(parties),
+                    "left": parties,
+                }
+            )
+
+    def _wait_at_gate(self, method: str, path: str) -> None:
+        with self._lock:
+            gate = next(
+                (
+                    g
+                    for g in self._gates
+                    if g["left"] and g["method"] == method and g["path"] == path
+                ),
+                None,
+            )
+            if gate is not None:
+                gate["left"] -= 1
+        if gate is not None:
+            gate["barrier"].wait(timeout=30)
+
     def requests_to(self, method: str, path: str) -> List[RecordedRequest]:
         """Recorded requests with this method whose path starts with ``path``."""
         with self._lock:
@@ -183,7 +235,7 @@ class FakeKfpApi:
     def pipelines_named(self, name: str) -> List[Dict[str, Any]]:
         """Stored pipelines with this name (in any namespace)."""
         with self._lock:
-            return [p for p in self.state.pipelines.values() if p["name"] == name]
+            return [p for p in self.state.pipelines.values() if _same_name(p["name"], name)]
 
     def versions_of(self, pipeline_id: str) -> List[Dict[str, Any]]:
         """Stored versions of a pipeline, oldest first, each with its ``package_text``."""
@@ -232,6 +284,7 @@ class FakeKfpApi:
             answer = next((a for a in self._script if a.matches(method, path)), None)
             if answer is not None:
                 answer.times -= 1
+        self._wait_at_gate(method, path)
         if answer is not None:
             if answer.side_effect is not None:
                 answer.side_effect(self)
@@ -264,7 +317,12 @@ class FakeKfpApi:
         q = {k: v[0] for k, v in query.items()}
         segments = path[len(API) :].strip("/").split("/") if path.startswith(API) else []
         if method == "GET" and segments == ["healthz"]:
-            return 200, {"multi_user": self.multi_user, "pipeline_store": "database"}
+            return 200, {
+                "commit_sha": "0123abc",
+                "tag_name": self.tag_name,
+                "multi_user": self.multi_user,
+                "pipeline_store": "database",
+            }
         if method == "POST" and segments == ["pipelines", "upload"]:
             return 200, self._upload_pipeline(q, headers, body)
         if method == "POST" and segments == ["pipelines", "upload_version"]:
@@ -282,8 +340,17 @@ class FakeKfpApi:
                 return 200, self._create_experiment(json.loads(body or b"{}"))
             items = [e for e in self.state.experiments.values() if _in_namespace(e, q)]
             return 200, _page(items, q, "experiments")
-        if method == "POST" and segments == ["runs"]:
-            return 200, self._create_run(json.loads(body or b"{}"), "run_id", self.state.runs)
+        if segments == ["runs"]:
+            if method == "POST":
+                return 200, self._create_run(json.loads(body or b"{}"), "run_id", self.state.runs)
+            items = [
+                r
+                for r in self.state.runs.values()
+                if q.get("experiment_id") in (None, r.get("experiment_id"))
+            ]
+            return 200, _page(items, q, "runs")
+        if len(segments) == 2 and segments[0] == "recurringruns":
+            return 200, self._change_recurring_run(method, segments[1])
         if segments == ["recurringruns"]:
             if method == "POST":
                 return 200, self._create_run(
@@ -303,9 +370,12 @@ class FakeKfpApi:
         name = q.get("name") or q.get("display_name") or filename
         namespace = q.get("namespace", "")
         if any(
-            p["name"] == name and p["namespace"] == namespace for p in self.state.pipelines.values()
+            _same_name(p["name"], name) and p["namespace"] == namespace
+            for p in self.state.pipelines.values()
         ):
-            raise ApiError(409, "Failed to create a pipeline and a pipeline version")
+            raise ApiError(
+                self._duplicate_status, "Failed to create a pipeline and a pipeline version"
+            )
         display_name = q.get("display_name") or name
         description = q.get("description", "")
         pipeline = self._create_pipeline(name, display_name, description, namespace)
@@ -319,21 +389,26 @@ class FakeKfpApi:
         if not pipeline_id or pipeline_id not in self.state.pipelines:
             raise ApiError(400, "Failed to create a pipeline version")
         name = q.get("name") or q.get("display_name") or filename
+        if len(name) > 127:  # varchar(127): the insert fails, the server answers 500
+            raise ApiError(500, "Failed to create a pipeline version")
         if any(
-            v["pipeline_id"] == pipeline_id and v["name"] == name
+            v["pipeline_id"] == pipeline_id and _same_name(v["name"], name)
             for v in self.state.versions.values()
         ):
-            raise ApiError(409, "Failed to create a pipeline version")
+            raise ApiError(self._duplicate_status, "Failed to create a pipeline version")
         display_name = q.get("display_name") or name
         return self._create_version(pipeline_id, name, display_name, q.get("description", ""), text)
 
     def _create_experiment(self, body: Dict[str, Any]) -> Dict[str, Any]:
         namespace = body.get("namespace") or ""
         if any(
-            e["display_name"] == body.get("display_name") and e["namespace"] == namespace
+            _same_name(e["display_name"], body.get("display_name") or "")
+            and e["namespace"] == namespace
             for e in self.state.experiments.values()
         ):
-            raise ApiError(409, f"Experiment {body.get('display_name')} already exists")
+            raise ApiError(
+                self._duplicate_status, f"Experiment {body.get('display_name')} already exists"
+            )
         experiment = {
             "experiment_id": str(uuid.uuid4()),
             "display_name": body.get("display_name"),
@@ -362,6 +437,24 @@ class FakeKfpApi:
             created["status"] = "ENABLED" if body.get("mode") != "DISABLE" else "DISABLED"
         store[created[id_key]] = created
         return _public(created)
+
+    @property
+    def _duplicate_status(self) -> int:
+        return 500 if self.legacy_duplicates else 409
+
+    def _change_recurring_run(self, method: str, target: str) -> Dict[str, Any]:
+        """DELETE /recurringruns/{id}, POST /recurringruns/{id}:disable or :enable."""
+        recurring_id, _, verb = target.partition(":")
+        if recurring_id not in self.state.recurring_runs:
+            raise ApiError(404, f"Recurring run {recurring_id} not found")
+        if method == "DELETE" and not verb:
+            del self.state.recurring_runs[recurring_id]
+        elif method == "POST" and verb in ("disable", "enable"):
+            status = "DISABLED" if verb == "disable" else "ENABLED"
+            self.state.recurring_runs[recurring_id]["status"] = status
+        else:
+            raise ApiError(404, f"Not Found: {method} recurringruns/{target}")
+        return {}
 
     def _create_pipeline(self, name, display_name, description, namespace) -> Dict[str, Any]:
         pipeline = {
@@ -428,11 +521,35 @@ def _uploaded_file(headers: Dict[str, str], body: bytes) -> Tuple[str, str]:
     for part in message.iter_parts() if message.is_multipart() else []:
         if part.get_param("name", header="content-disposition") == "uploadfile":
             text = part.get_payload(decode=True).decode("utf-8")
-            first = next(iter(yaml.safe_load_all(text)), None)
-            if not isinstance(first, dict) or not {"pipelineInfo", "root"} <= first.keys():
-                raise ApiError(400, "Failed to read a pipeline spec file")
+            _validate_pipeline_spec(next(iter(yaml.safe_load_all(text)), None))
             return part.get_filename() or "pipeline.yaml", text
     raise ApiError(400, "Failed to read pipeline from file")
+
+
+def _validate_pipeline_spec(spec: Any) -> None:
+    """The checks the real server makes on upload (see the module docstring for the lines)."""
+    if not isinstance(spec, dict) or not {"pipelineInfo", "root"} <= spec.keys():
+        raise ApiError(400, "Failed to read a pipeline spec file")
+    if spec.get("schemaVersion") != "2.1.0":
+        raise ApiError(
+            400,
+            "Invalid input error: KFP only supports schema version 2.1.0, but the pipeline spec "
+            f"has version {spec.get('schemaVersion')}",
+        )
+    name = (spec.get("pipelineInfo") or {}).get("name") or ""
+    if not name:
+        raise ApiError(400, "Invalid input error: invalid v2 pipeline spec: name is empty")
+    if not re.match(r"^[a-z0-9][a-z0-9-]{0,127}$", name):
+        raise ApiError(
+            400,
+            "Invalid input error: pipeline's name must contain only lowercase alphanumeric "
+            "characters or '-' and must start with alphanumeric characters",
+        )
+
+
+def _same_name(a: str, b: str) -> bool:
+    """Name comparison of MySQL's default (case-insensitive) collation."""
+    return a.casefold() == b.casefold()
 
 
 def _in_namespace(item: Dict[str, Any], q: Dict[str, str]) -> bool:
@@ -467,8 +584,8 @@ def _matches_filter(item: Dict[str, Any], raw_filter: Optional[str]) -> bool:
         operation = predicate.get("operation")
         value = predicate.get("stringValue", predicate.get("string_value"))
         actual = item.get(predicate.get("key"))
-        if operation in ("EQUALS", 1):
-            if actual != value:
+        if operation in ("EQUALS", 1):  # compared as MySQL compares: case-insensitively
+            if not isinstance(actual, str) or not _same_name(actual, value or ""):
                 return False
         elif operation in ("IS_SUBSTRING", 9):
             if value not in (actual or ""):
@@ -484,3 +601,54 @@ def _public(item: Dict[str, Any]) -> Dict[str, Any]:
 
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+class SilentServer:
+    """TEST DOUBLE of a KFP API that accepts connections and never answers.
+
+    What a hung ml-pipeline pod, or a proxy that holds requests, looks like to a client. With
+    ``trickle_seconds`` it answers headers at once and then one body byte per interval, for
+    ever: each socket read succeeds within any read timeout, so only a whole-command deadline
+    ends it.
+    """
+
+    def __init__(self, *, trickle_seconds: float = 0.0):
+        self.trickle_seconds = trickle_seconds
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(16)
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self._stopped = threading.Event()
+        self._connections: List[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        self._socket.settimeout(0.1)
+        while not self._stopped.is_set():
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                continue
+            self._connections.append(connection)
+            if self.trickle_seconds:
+                threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection: socket.socket) -> None:
+        try:
+            connection.recv(65536)
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100000000\r\n\r\n"
+            )
+            while not self._stopped.wait(self.trickle_seconds):
+                connection.sendall(b" ")
+        except OSError:
+            pass
+
+    def stop(self) -> None:
+        self._stopped.set()
+        for connection in self._connections:
+            connection.close()
+        self._socket.close()

@@ -282,7 +282,7 @@ def test_a_login_page_instead_of_the_api_is_named_as_such(kfp_api, toy_packages,
     assert upload(kfp_api.url, package) == 1
 
     err = capsys.readouterr().err
-    assert "without an id" in err and "login page" in err
+    assert "did not answer with JSON" in err and "login page" in err
 
 
 # -- multi-user: token, namespace, headers ---------------------------------------------------
@@ -465,7 +465,17 @@ def _runs(api: FakeKfpApi) -> Tuple[list, list]:
     return list(api.state.runs.values()), list(api.state.recurring_runs.values())
 
 
-def test_experiment_first_run_and_recurring_run_once_per_version(kfp_api, toy_packages, capsys):
+def version_id(api: FakeKfpApi, package: Path) -> str:
+    return next(
+        v["pipeline_version_id"]
+        for v in api.versions_of(the_pipeline(api)["pipeline_id"])
+        if v["name"] == version_of(package)
+    )
+
+
+def test_experiment_first_run_and_one_recurring_run_that_follows_the_version(
+    kfp_api, toy_packages, capsys
+):
     first, second = toy_packages
     extra = [
         "--experiment", "nightly",
@@ -477,30 +487,29 @@ def test_experiment_first_run_and_recurring_run_once_per_version(kfp_api, toy_pa
 
     [experiment] = kfp_api.state.experiments.values()
     assert experiment["display_name"] == "nightly"
-    version_id = next(
-        v["pipeline_version_id"]
-        for v in kfp_api.versions_of(the_pipeline(kfp_api)["pipeline_id"])
-        if v["name"] == version_of(first)
-    )
     [run], [recurring] = _runs(kfp_api)
     for created in (run, recurring):
         assert created["experiment_id"] == experiment["experiment_id"]
-        assert created["pipeline_version_reference"]["pipeline_version_id"] == version_id
+        assert created["pipeline_version_reference"]["pipeline_version_id"] == version_id(
+            kfp_api, first
+        )
         assert created["runtime_config"]["parameters"] == {"message": "hi"}
+    assert recurring["display_name"] == f"{NAME} schedule"
     assert recurring["trigger"]["cron_schedule"]["cron"] == "0 0 0 * * *"  # seconds first
     assert recurring["no_catchup"] is True
 
-    # Unchanged re-run: no second run, no second schedule.
+    # Unchanged re-run: no second run, the schedule untouched.
     assert upload(kfp_api.url, first, *extra) == 0
     assert [len(items) for items in _runs(kfp_api)] == [1, 1]
     out = capsys.readouterr().out
     assert "Run not started: the version is unchanged" in out
-    assert "Recurring run" in out and "exists" in out
+    assert f"Recurring run '{NAME} schedule' unchanged" in out
 
-    # Upgrade: the new version gets its own run and schedule, in the same experiment.
+    # Upgrade: a run of the new version, and the one schedule moves to it.
     assert upload(kfp_api.url, second, *extra) == 0
-    assert [len(items) for items in _runs(kfp_api)] == [2, 2]
-    assert len(kfp_api.state.experiments) == 1
+    runs, [moved] = _runs(kfp_api)
+    assert len(runs) == 2 and len(kfp_api.state.experiments) == 1
+    assert moved["pipeline_version_reference"]["pipeline_version_id"] == version_id(kfp_api, second)
 
 
 @pytest.mark.parametrize(

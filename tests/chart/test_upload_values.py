@@ -1,0 +1,131 @@
+"""The chart's `kfp.*`/`upload.*` values: hosts the upload can use, the KFP backend version,
+and the recurring-run lifecycle hooks (post-rollback, pre-delete), under Helm 3 and Helm 4."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from chart_helpers import CI_DIR, RELEASE, find, namespace_of, one, parse_docs, template_args
+
+from tao_kfp.cli import build_parser
+
+FULL = f"{RELEASE}-tao-kfp"
+MULTI_USER = CI_DIR / "05-multi-user-values.yaml"
+DEFAULT = CI_DIR / "01-default-values.yaml"
+
+
+def render(helm, chart_dir, values=(DEFAULT,), **sets):
+    # Installed where the last values file says KFP runs the pipeline's pods.
+    values = list(values)
+    namespace = namespace_of(values[-1])
+    return helm.run(*template_args(chart_dir, values, sets, namespace=namespace), check=False)
+
+
+def args_of(job: dict) -> list:
+    return job["spec"]["template"]["spec"]["containers"][0]["args"]
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        pytest.param("http://", id="no host"),
+        pytest.param("http:///apis", id="empty host with path"),
+        pytest.param("http://ml-pipeline:99999", id="port 99999"),
+        pytest.param("http://ml-pipeline:0", id="port 0"),
+        pytest.param("http://[fd00::1:8888", id="unclosed IPv6 bracket"),
+        pytest.param("ftp://ml-pipeline:8888", id="ftp scheme"),
+        pytest.param("http://ml-pipeline:8888\nevil: true", id="newline"),
+    ],
+)
+def test_hosts_the_upload_cannot_use_are_refused_at_install(helm, chart_dir, host):
+    result = render(helm, chart_dir, **{"kfp.host": host})
+    assert result.returncode != 0
+    location = "- kfp.host:" if helm.name == "helm3" else "at '/kfp/host'"
+    assert location in result.stderr and "pattern" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "http://ml-pipeline.kubeflow.svc.cluster.local:8888",
+        "https://kubeflow.example.com/pipeline",
+        "http://[fd00::1]:8888",
+        "http://10.0.0.7:65535",
+    ],
+)
+def test_hosts_the_upload_can_use_render(helm, chart_dir, host):
+    # An external host does not name the namespace of KFP's pods: kfp.pipelineNamespace does.
+    result = render(helm, chart_dir, **{"kfp.host": host, "kfp.pipelineNamespace": "kubeflow"})
+    assert result.returncode == 0, result.stderr
+    # The same host passes the uploader's own check (argparse + tao_kfp.upload._check_host).
+    from tao_kfp.upload import _check_host
+
+    _check_host(host)
+
+
+@pytest.mark.parametrize("version", ["2.4.1", "2.0.5", "latest", "1.8.5", "2.16.0\nx: y"])
+def test_a_backend_version_below_the_floor_or_not_a_version_is_refused(helm, chart_dir, version):
+    result = render(helm, chart_dir, **{"kfp.backendVersion": version})
+    assert result.returncode != 0
+    location = "- kfp.backendVersion:" if helm.name == "helm3" else "at '/kfp/backendVersion'"
+    assert location in result.stderr, result.stderr
+
+
+def test_a_stated_backend_version_reaches_the_upload_and_the_test(helm, chart_dir):
+    result = render(helm, chart_dir, [DEFAULT], **{"kfp.backendVersion": "2.15.0"})
+    assert result.returncode == 0, result.stderr
+    docs = parse_docs(result.stdout)
+    upload = args_of(one(docs, "Job", f"{FULL}-upload"))
+    verify = one(docs, "Pod", f"{FULL}-test-kfp")["spec"]["containers"][0]["args"]
+    # The verify-only test must adapt exactly as the upload did, or it looks for another hash.
+    assert "--kfp-version=2.15.0" in upload and "--kfp-version=2.15.0" in verify
+    build_parser().parse_args(upload)  # the flags exist
+
+
+def test_the_upload_runs_after_rollback_and_the_schedule_is_disabled_on_uninstall(helm, chart_dir):
+    result = render(helm, chart_dir, [DEFAULT, MULTI_USER])
+    assert result.returncode == 0, result.stderr
+    docs = parse_docs(result.stdout)
+    upload = one(docs, "Job", f"{FULL}-upload")
+    assert "post-rollback" in upload["metadata"]["annotations"]["helm.sh/hook"].split(",")
+
+    unschedule = one(docs, "Job", f"{FULL}-unschedule")
+    annotations = unschedule["metadata"]["annotations"]
+    assert annotations["helm.sh/hook"] == "pre-delete"
+    # Nothing of the Job survives the uninstall once it succeeded.
+    assert "hook-succeeded" in annotations["helm.sh/hook-delete-policy"].split(",")
+    args = args_of(unschedule)
+    assert "--disable-recurring-run" in args and "--experiment=tao-nightly" in args
+    parsed = build_parser().parse_args(args)
+    assert parsed.disable_recurring_run and parsed.deadline_seconds == 120
+    # Same identity, token and CA bundle as the upload Job.
+    spec, upload_spec = unschedule["spec"]["template"]["spec"], upload["spec"]["template"]["spec"]
+    assert spec["serviceAccountName"] == upload_spec["serviceAccountName"]
+    assert spec["volumes"] == upload_spec["volumes"]
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        pytest.param({"upload.disableRecurringRunOnUninstall": "false"}, id="opted out"),
+        pytest.param({"upload.recurringCron": "", "upload.runFirst": "true"}, id="no schedule"),
+    ],
+)
+def test_no_uninstall_job_without_a_schedule_or_when_opted_out(helm, chart_dir, sets):
+    result = render(helm, chart_dir, [DEFAULT, MULTI_USER], **sets)
+    assert result.returncode == 0, result.stderr
+    assert not find(parse_docs(result.stdout), "Job", f"{FULL}-unschedule")
+
+
+def test_run_params_that_fit_render_as_json(helm, chart_dir, tmp_path):
+    values = tmp_path / "params.yaml"
+    values.write_text(
+        "upload:\n  experiment: nightly\n  runFirst: true\n  runParams:\n"
+        "    dataset_path: data/digits\n    epochs: 5\n    learning_rate: 0.01\n"
+    )
+    result = render(helm, chart_dir, [DEFAULT, values])
+    assert result.returncode == 0, result.stderr
+    upload = args_of(one(parse_docs(result.stdout), "Job", f"{FULL}-upload"))
+    [params] = [a.split("=", 1)[1] for a in upload if a.startswith("--run-params=")]
+    assert json.loads(params) == {"dataset_path": "data/digits", "epochs": 5, "learning_rate": 0.01}
