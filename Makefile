@@ -29,7 +29,7 @@ setup: $(VENV)/.installed ## Create .venv with the package, the CPU backend and 
 $(VENV)/.installed: pyproject.toml Chart.yaml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[cpu,dev]'
+	$(PY) -m pip install --quiet -e '.[cpu,dev,e2e]'
 	touch $@
 
 tools: $(HELM3) $(HELM4) $(CHECKOV) $(README_GENERATOR) ## Fetch pinned helm 3 and 4, checkov and the README generator into .tools/
@@ -67,12 +67,18 @@ check-generated: setup tools ## Fail when the compiled pipeline or the README va
 test: lint check-generated ## Everything CI runs: lint, generated-file checks, unit, chart, upload and local pipeline tests
 	$(VENV)/bin/pytest
 
+e2e: setup tools ## Build the images here (podman, Debian base) and run every chart pod and the pipeline in containers
+	hack/e2e.sh
+
 test-cluster: setup tools ## Smoke tests against the cluster in KUBECONFIG (see hack/kind-up.sh)
 	$(VENV)/bin/pytest -m cluster tests/cluster
 
 ##@ Release
 images: ## Build the TAO step and tools images with docker or podman, tagged $(VERSION)
 	hack/build-images.sh build $(REGISTRY) $(VERSION)
+
+base-image: ## Build a Debian bookworm base with python3 from apt packages (no registry needed): PYTHON_IMAGE for make images
+	hack/build-base-image.sh
 
 push: ## Push the images: make push REGISTRY=registry.example.com/team
 	hack/build-images.sh push $(REGISTRY) $(VERSION)
@@ -90,4 +96,4 @@ kind-down: ## Delete the kind cluster
 clean: ## Remove .venv, .tools, dist and local run outputs
 	rm -rf $(VENV) $(TOOLS) dist .demo .local-runs
 
-.PHONY: help setup tools demo compile docs lint check-generated test test-cluster images push package kind-up kind-down clean
+.PHONY: help setup tools demo compile docs lint check-generated test e2e test-cluster images base-image push package kind-up kind-down clean
