@@ -171,8 +171,14 @@ def run_local(
     parameters: Optional[Dict[str, Any]] = None,
     spec_overrides: Optional[Dict[str, Any]] = None,
     image_size: int = 32,
+    runner: Any = None,
+    environment: Any = None,
 ) -> LocalRunSummary:
-    """Runs the compiled pipeline locally and returns its summary (also written to disk)."""
+    """Runs the compiled pipeline locally and returns its summary (also written to disk).
+
+    ``runner`` (default: kfp.local's SubprocessRunner in this environment) and ``environment``
+    (default: :func:`local_environment`) let tests/e2e run the same pipeline in containers.
+    """
     from kfp import components, local
 
     from tao_kfp.cpu_backend.cli import TIMINGS_ENV
@@ -187,7 +193,7 @@ def run_local(
 
     docs = adapt_package(
         load_package(shipped_file("pipelines/tao-classification.yaml")),
-        local_environment(workspace),
+        environment or local_environment(workspace),
     )
     package = out / "pipeline.local.yaml"
     package.write_text(dump_package(docs))
@@ -207,7 +213,7 @@ def run_local(
     # Inherited by every task's subprocess, and from there by the backend.
     os.environ[TIMINGS_ENV] = str(timings_file)
     local.init(
-        runner=local.SubprocessRunner(use_venv=False),
+        runner=runner or local.SubprocessRunner(use_venv=False),
         pipeline_root=str(pipeline_root),
         raise_on_error=False,
     )
