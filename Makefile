@@ -58,7 +58,7 @@ lint: setup tools ## ruff, helm lint --strict (Helm 3 and 4), shellcheck
 	$(VENV)/bin/ruff format --check pipeline_src tests hack
 	$(HELM3) lint --strict . 
 	$(HELM4) lint --strict .
-	$(VENV)/bin/shellcheck hack/*.sh images/tao-step/bin/*
+	$(VENV)/bin/shellcheck hack/*.sh images/tao-step/bin/* images/tools/entrypoint.sh
 
 check-generated: setup tools ## Fail when the compiled pipeline or the README values table is stale
 	$(VENV)/bin/tao-kfp compile --check

@@ -56,7 +56,7 @@ done
 if [[ $# -gt 0 ]]; then
   names=("$@")
 else
-  names=(tools tao-step) # what the chart and the pipeline pull
+  names=(tao-step tools) # what the chart and the pipeline pull
 fi
 for name in "${names[@]}"; do
   if [[ ! -f "images/$name/Dockerfile" ]]; then

@@ -176,7 +176,9 @@ _VOLUME_KINDS = {"configMap", "secret", "projected", "emptyDir", "persistentVolu
 def _only(mapping: Dict[str, Any], allowed: set, where: str) -> None:
     unknown = sorted(set(mapping) - allowed)
     if unknown:
-        raise UnsupportedField(f"{where}: {', '.join(unknown)} (hack/podrun.py does not translate it)")
+        raise UnsupportedField(
+            f"{where}: {', '.join(unknown)} (hack/podrun.py does not translate it)"
+        )
 
 
 def _seccomp(context: Dict[str, Any], where: str) -> None:
@@ -211,9 +213,7 @@ def image_config(engine: str, image: str) -> Dict[str, Any]:
     return json.loads(out.stdout) or {}
 
 
-def _resolve_env(
-    container: Dict[str, Any], cluster: Cluster, where: str
-) -> List[Tuple[str, str]]:
+def _resolve_env(container: Dict[str, Any], cluster: Cluster, where: str) -> List[Tuple[str, str]]:
     env: List[Tuple[str, str]] = []
     for source in container.get("envFrom", []):
         _only(source, {"secretRef", "configMapRef", "prefix"}, f"{where}.envFrom")
@@ -349,7 +349,9 @@ def translate(
     name, spec = pod_spec(doc)
     _only(spec, _POD_FIELDS, f"{name}.spec")
     if spec.get("restartPolicy", "Always") not in ("Never", "OnFailure"):
-        raise UnsupportedField(f"{name}: restartPolicy {spec.get('restartPolicy')} (a long-running pod)")
+        raise UnsupportedField(
+            f"{name}: restartPolicy {spec.get('restartPolicy')} (a long-running pod)"
+        )
     if len(spec["containers"]) != 1:
         raise UnsupportedField(f"{name}: {len(spec['containers'])} containers (one runs here)")
     pod_ctx = spec.get("securityContext", {})

@@ -66,8 +66,18 @@ def render(values_file: Path, overrides: Dict[str, Any]) -> List[Dict[str, Any]]
     override_file.write_text(yaml.safe_dump(overrides))
     try:
         out = subprocess.run(
-            [helm(), "template", RELEASE, str(ROOT), "-n", NAMESPACE, "-f", str(values_file),
-             "-f", str(override_file)],
+            [
+                helm(),
+                "template",
+                RELEASE,
+                str(ROOT),
+                "-n",
+                NAMESPACE,
+                "-f",
+                str(values_file),
+                "-f",
+                str(override_file),
+            ],
             capture_output=True,
             text=True,
             check=False,
@@ -82,9 +92,24 @@ def self_signed_cert(folder: Path) -> tuple:
     """A certificate for 127.0.0.1 (the doubles serve https with it)."""
     cert, key = folder / "tls.crt", folder / "tls.key"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-         "-keyout", str(key), "-out", str(cert)],
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
         check=True,
         capture_output=True,
     )
@@ -116,8 +141,16 @@ class KubeApiDouble:
                 self.wfile.write(data)
 
             def _status(self, code: int, reason: str) -> None:
-                self._send(code, {"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                  "reason": reason, "code": code})
+                self._send(
+                    code,
+                    {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "status": "Failure",
+                        "reason": reason,
+                        "code": code,
+                    },
+                )
 
             def do_GET(self):  # noqa: N802
                 # the kubernetes client sends "bearer <token>"; the scheme is case-insensitive
@@ -132,16 +165,27 @@ class KubeApiDouble:
                     if namespace != double.cluster.namespace or data is None:
                         return self._status(404, "NotFound")
                     encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
-                    return self._send(200, {"kind": "Secret", "apiVersion": "v1",
-                                            "metadata": {"name": name, "namespace": namespace},
-                                            "data": encoded})
+                    return self._send(
+                        200,
+                        {
+                            "kind": "Secret",
+                            "apiVersion": "v1",
+                            "metadata": {"name": name, "namespace": namespace},
+                            "data": encoded,
+                        },
+                    )
                 if parts == ["api", "v1", "nodes"]:
                     selector = parse_qs(url.query).get("labelSelector", [""])[0]
                     wanted = dict(i.split("=", 1) for i in selector.split(",") if i)
-                    items = [n for n in double.nodes
-                             if all(n["metadata"]["labels"].get(k) == v for k, v in wanted.items())]
-                    return self._send(200, {"kind": "NodeList", "apiVersion": "v1",
-                                            "metadata": {}, "items": items})
+                    items = [
+                        n
+                        for n in double.nodes
+                        if all(n["metadata"]["labels"].get(k) == v for k, v in wanted.items())
+                    ]
+                    return self._send(
+                        200,
+                        {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": items},
+                    )
                 return self._status(404, "NotFound")
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

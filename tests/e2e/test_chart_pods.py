@@ -74,12 +74,18 @@ class Install:
         multi_user = kfp_values.get("mode") == "multiUser"
         https = str(kfp_values.get("host", "")).startswith("https://")
         self.kfp = FakeKfpApi(
-            multi_user=multi_user, token=KFP_TOKEN if multi_user else None,
+            multi_user=multi_user,
+            token=KFP_TOKEN if multi_user else None,
             tls=tls if https else None,
         ).start()
         overrides = {
-            "images": {"tools": {"repository": image("tools").rsplit(":", 1)[0],
-                                 "tag": image("tools").rsplit(":", 1)[1], "digest": ""}},
+            "images": {
+                "tools": {
+                    "repository": image("tools").rsplit(":", 1)[0],
+                    "tag": image("tools").rsplit(":", 1)[1],
+                    "digest": "",
+                }
+            },
             "kfp": {"host": self.kfp.url},
             **(extra_values or {}),
         }
@@ -101,36 +107,53 @@ class Install:
         for path in sa_dir.iterdir():
             path.chmod(0o644)
         self.cluster = podrun.Cluster(
-            namespace=NAMESPACE, service_account_dir=sa_dir,
+            namespace=NAMESPACE,
+            service_account_dir=sa_dir,
             tokens={"pipelines.kubeflow.org": KFP_TOKEN},
         )
         self.cluster.add_manifest_objects(self.docs)
         # What the user creates before installing (scenario 03) and what the cluster has.
         self.cluster.secrets.setdefault("team-ngc", {"api-key": "k", "model-key": "m"})
         for name in ("team-nvcr", "registry-mirror"):
-            self.cluster.secrets.setdefault(name, {".dockerconfigjson": "{\"auths\": {}}"})
+            self.cluster.secrets.setdefault(name, {".dockerconfigjson": '{"auths": {}}'})
         self.cluster.config_maps["kube-root-ca.crt"] = {"ca.crt": Path(tls[0]).read_text()}
         claims = [d["metadata"]["name"] for d in self.docs if d["kind"] == "PersistentVolumeClaim"]
         claim = claims[0] if claims else values["workspace"]["existingClaim"]
         self.cluster.claims[claim] = podrun.Claim(self.workspace)
-        nodes = [{"metadata": {"name": "gpu-1", "labels": {
-            "nvidia.com/gpu.present": "true", "nvidia.com/mig.config": "all-1g.10gb",
-            "pool": "training"}}, "status": {"allocatable": {
-                "nvidia.com/gpu": "1", "nvidia.com/mig-1g.10gb": "7"}}}]
+        nodes = [
+            {
+                "metadata": {
+                    "name": "gpu-1",
+                    "labels": {
+                        "nvidia.com/gpu.present": "true",
+                        "nvidia.com/mig.config": "all-1g.10gb",
+                        "pool": "training",
+                    },
+                },
+                "status": {"allocatable": {"nvidia.com/gpu": "1", "nvidia.com/mig-1g.10gb": "7"}},
+            }
+        ]
         self.kube = KubeApiDouble(self.cluster, SA_TOKEN, tls, nodes)
         self.cluster.api_port = self.kube.port
 
     def pod(self, suffix: str) -> dict:
-        found = [d for d in self.docs if d["kind"] in ("Job", "Pod")
-                 and d["metadata"]["name"].endswith(suffix)]
+        found = [
+            d
+            for d in self.docs
+            if d["kind"] in ("Job", "Pod") and d["metadata"]["name"].endswith(suffix)
+        ]
         assert len(found) == 1, f"{self.scenario.name}: pods ending in {suffix}: {len(found)}"
         return found[0]
 
     def helm_test_pods(self) -> list:
-        return [d for d in self.docs if d["kind"] == "Pod"
-                and d["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"]
+        return [
+            d
+            for d in self.docs
+            if d["kind"] == "Pod"
+            and d["metadata"].get("annotations", {}).get("helm.sh/hook") == "test"
+        ]
 
-    def run(self, doc: dict) -> "podrun.PodResult":
+    def run(self, doc: dict) -> podrun.PodResult:
         result = podrun.run_pod(doc, self.cluster)
         assert_runs_its_own_command(result)
         return result
@@ -162,8 +185,11 @@ def install(request, tmp_path, tls):
 
 
 def versions(kfp) -> list:
-    return [v["pipeline_version_id"] for p in list(kfp.state.pipelines.values())
-            for v in kfp.versions_of(p["pipeline_id"])]
+    return [
+        v["pipeline_version_id"]
+        for p in list(kfp.state.pipelines.values())
+        for v in kfp.versions_of(p["pipeline_id"])
+    ]
 
 
 def test_install_and_helm_test(install):
@@ -191,8 +217,9 @@ def test_install_and_helm_test(install):
 @pytest.fixture
 def default_install(tmp_path, tls):
     # A short KFP deadline, so the "KFP unreachable" case gives up in seconds, not 5 minutes.
-    setup = Install(ROOT / "ci" / "01-default-values.yaml", tmp_path, tls,
-                    {"upload": {"deadlineSeconds": 10}})
+    setup = Install(
+        ROOT / "ci" / "01-default-values.yaml", tmp_path, tls, {"upload": {"deadlineSeconds": 10}}
+    )
     assert setup.run(setup.pod("-workspace-init")).succeeded
     assert setup.run(setup.pod("-upload")).succeeded
     yield setup
@@ -207,8 +234,11 @@ def test_kfp_test_fails_when_kfp_is_unreachable(default_install):
 
 
 def test_secrets_test_fails_when_a_key_is_missing(default_install):
-    secret = next(d["metadata"]["name"] for d in default_install.docs if d["kind"] == "Secret"
-                  and "NGC_API_KEY" in (d.get("data") or {}))
+    secret = next(
+        d["metadata"]["name"]
+        for d in default_install.docs
+        if d["kind"] == "Secret" and "NGC_API_KEY" in (d.get("data") or {})
+    )
     del default_install.cluster.secrets[secret]["NGC_API_KEY"]
     result = default_install.run(default_install.pod("-test-secrets"))
     assert not result.succeeded
@@ -237,8 +267,10 @@ def test_a_pod_writing_outside_its_writable_mounts_fails(default_install):
     doc = copy.deepcopy(default_install.pod("-workspace-init"))
     spec_step = doc["spec"]["template"]["spec"]["containers"][0]
     # Same pod, but the spec is written next to the package instead of into the workspace.
-    spec_step["args"] = [a if not a.startswith("--out=") else "--out=/opt/tao-kfp/spec.cfg"
-                         for a in spec_step["args"]]
+    spec_step["args"] = [
+        a if not a.startswith("--out=") else "--out=/opt/tao-kfp/spec.cfg"
+        for a in spec_step["args"]
+    ]
     result = podrun.run_pod(doc, default_install.cluster)
     assert not result.succeeded
     assert "Read-only file system" in result.log, result.log
@@ -248,8 +280,20 @@ def test_a_tools_image_with_a_broken_path_fails(default_install, tmp_path):
     broken = image("tools").rsplit(":", 1)[0] + "-broken-path:e2e"
     containerfile = tmp_path / "Containerfile"
     containerfile.write_text(f"FROM {image('tools')}\nENV PATH=/usr/bin:/bin\n")
-    subprocess.run([default_install.cluster.engine, "build", "-q", "-t", broken, "-f",
-                    str(containerfile), str(tmp_path)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            default_install.cluster.engine,
+            "build",
+            "-q",
+            "-t",
+            broken,
+            "-f",
+            str(containerfile),
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
     doc = copy.deepcopy(default_install.pod("-upload"))
     doc["spec"]["template"]["spec"]["containers"][0]["image"] = broken
     result = podrun.run_pod(doc, default_install.cluster)

@@ -81,7 +81,9 @@ def test_pipeline_in_containers_matches_make_demo(docker_host, tmp_path, monkeyp
     finally:
         os.umask(previous_umask)
     log = capfd.readouterr().out
-    print(json.dumps({"subprocess": _figures(reference), "containers": _figures(summary)}, indent=2))
+    print(
+        json.dumps({"subprocess": _figures(reference), "containers": _figures(summary)}, indent=2)
+    )
     assert summary.status == "SUCCESS", summary.steps
     assert [s["task"] for s in summary.steps] == [s["task"] for s in reference.steps]
     for key in ("accuracy_before_pruning", "accuracy_after_pruning"):
