@@ -4,11 +4,13 @@ TAO 3.x images have `classification` (tasks train, evaluate, ... as subcommands)
 `converter`; TAO 4/5 name the first `classification_tf1`, and the deploy image has
 `gen_trt_engine`. Every CPU-backend subcommand that is not a classification task becomes a
 command of its own, so a command the backend gains (e.g. gen_trt_engine) appears here without
-an edit. `python` becomes the stand-in's own Python.
+an edit. Console scripts the package itself declares (other than tao-kfp and tao-kfp-cpu)
+are installed as they are. `python` becomes the stand-in's own Python.
 Usage: python install-tao-commands.py BACKEND_EXECUTABLE BIN_DIR
 """
 
 import sys
+from importlib.metadata import distribution
 from pathlib import Path
 
 from tao_kfp.cpu_backend.cli import SUBCOMMANDS
@@ -26,11 +28,19 @@ CLASSIFICATION_TASKS = {
 
 def main(backend: str, bin_dir: str) -> None:
     """Writes one wrapper per TAO command into ``bin_dir``, each exec-ing ``backend``."""
-    commands = {"classification": "", "classification_tf1": ""}
-    commands.update({name: name for name in SUBCOMMANDS if name not in CLASSIFICATION_TASKS})
-    for command, subcommand in sorted(commands.items()):
+    venv_bin = Path(backend).parent
+    commands = {"classification": backend, "classification_tf1": backend}
+    commands.update(
+        {name: f"{backend} {name}" for name in SUBCOMMANDS if name not in CLASSIFICATION_TASKS}
+    )
+    declared = {
+        entry.name
+        for entry in distribution("tao-kfp").entry_points
+        if entry.group == "console_scripts" and entry.name not in ("tao-kfp", "tao-kfp-cpu")
+    }
+    commands.update({name: str(venv_bin / name) for name in declared})
+    for command, prefix in sorted(commands.items()):
         path = Path(bin_dir) / command
-        prefix = f"{backend} {subcommand}".rstrip()
         path.write_text(
             f'#!/bin/sh\n# TAO stand-in: {command} on the CPU backend.\nexec {prefix} "$@"\n'
         )
@@ -39,9 +49,9 @@ def main(backend: str, bin_dir: str) -> None:
     # `python` is the image's own Python, as TAO's is TAO's (its tasks run `python <script>`).
     # A wrapper, not a symlink: a venv is found from the path the interpreter is started by.
     python = Path(bin_dir) / "python"
-    python.write_text(f'#!/bin/sh\nexec {Path(backend).parent / "python"} "$@"\n')
+    python.write_text(f'#!/bin/sh\nexec {venv_bin / "python"} "$@"\n')
     python.chmod(0o755)
-    print(f"{python} -> {Path(backend).parent / 'python'}")
+    print(f"{python} -> {venv_bin / 'python'}")
 
 
 if __name__ == "__main__":
