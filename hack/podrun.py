@@ -26,8 +26,9 @@ field in a template must be taught here before e2e passes again. What each field
   pod does not have); capabilities drop/add -> ``--cap-drop/--cap-add``;
   allowPrivilegeEscalation false -> ``no-new-privileges``; seccomp RuntimeDefault = podman's
   default profile.
-- resources.limits cpu/memory -> ``--cpus``/``--memory``; requests only schedule, so they are
-  read and not applied. imagePullPolicy: images are local (``--pull never``).
+- resources.limits cpu/memory -> ``--cpus``/``--memory``; ephemeral-storage (kubelet eviction)
+  and requests (scheduling only) are read and not applied. imagePullPolicy: images are local
+  (``--pull never``).
 - Not emulated (no Kubernetes here): scheduling, restartPolicy/backoff (one attempt), emptyDir
   sizeLimit eviction, fsGroup ownership changes on volumes, network policies.
 
@@ -488,7 +489,7 @@ def main(argv: List[str]) -> int:
     docs = [d for d in yaml.safe_load_all(Path(manifest).read_text()) if d]
     cluster = Cluster(namespace="default")
     cluster.add_manifest_objects(docs)
-    doc = next(d for d in docs if d["metadata"]["name"] == wanted)
+    doc = next(d for d in docs if d["kind"] in ("Pod", "Job") and d["metadata"]["name"] == wanted)
     with tempfile.TemporaryDirectory() as scratch:
         for run in translate(doc, cluster, Path(scratch))[0]:
             print(shlex.join(run.argv))
