@@ -50,7 +50,8 @@ install_packages() {
     echo "e2e: missing ${missing[*]} and SKIP_APT=1" >&2
     return 1
   fi
-  apt-get install -y --no-install-recommends podman runc debootstrap > /dev/null
+  apt-get install -y --no-install-recommends podman runc debootstrap > /dev/null \
+    || { apt-get update > /dev/null && apt-get install -y --no-install-recommends podman runc debootstrap > /dev/null; }
 }
 
 build_images() {
