@@ -68,5 +68,5 @@ phase "podman check" podman info --format '{{.Host.OCIRuntime.Name}} {{.Host.Cgr
 phase "base image (debootstrap)" hack/build-base-image.sh "$base"
 phase "images" build_images
 export E2E_REGISTRY="$registry" E2E_VERSION="$version"
-phase "chart pods" .venv/bin/pytest -m e2e tests/e2e/test_chart_pods.py -p no:cacheprovider "$@"
+phase "chart pods" .venv/bin/pytest -m e2e tests/e2e/test_podrun.py tests/e2e/test_chart_pods.py -p no:cacheprovider "$@"
 phase "pipeline (DockerRunner)" .venv/bin/pytest -m e2e tests/e2e/test_pipeline_in_containers.py -p no:cacheprovider "$@"
