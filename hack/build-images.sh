@@ -14,7 +14,8 @@
 #   PYTHON_IMAGE      base of tools and tao-standin (default: python:3.11.13-slim-bookworm; a
 #                     plain Debian with python3 works: hack/build-base-image.sh)
 #   STEP_PYTHON       interpreter in the TAO base for tao-step's isolated venv (default: empty =
-#                     python-build-standalone via `uv python install`, which needs the internet)
+#                     python-build-standalone via `uv python install`, which needs the internet
+#                     or UV_PYTHON_INSTALL_MIRROR, a local copy of its release downloads)
 #   CA_BUNDLE         CA bundle file for pip/uv behind a TLS-intercepting proxy (a build secret,
 #                     never stored in a layer)
 #   WHEELHOUSE        folder of local wheels pip/uv may use (air-gapped sites; torch CPU wheel)
@@ -28,7 +29,7 @@ cd "$(dirname "$0")/.."
 . hack/podman-env.sh
 
 usage() {
-  sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -123,6 +124,9 @@ for name in "${names[@]}"; do
       if [[ -n "${TAO_IMAGE:-}" ]]; then args+=(--build-arg "TAO_IMAGE=$TAO_IMAGE"); fi
       if [[ -n "${TAO_COMMAND:-}" ]]; then args+=(--build-arg "TAO_COMMAND=$TAO_COMMAND"); fi
       if [[ -n "${STEP_PYTHON:-}" ]]; then args+=(--build-arg "STEP_PYTHON=$STEP_PYTHON"); fi
+      if [[ -n "${UV_PYTHON_INSTALL_MIRROR:-}" ]]; then
+        args+=(--build-arg "UV_PYTHON_INSTALL_MIRROR=$UV_PYTHON_INSTALL_MIRROR")
+      fi
       ;;
   esac
   if [[ -n "${CA_BUNDLE:-}" ]]; then args+=(--secret "id=ca,src=$CA_BUNDLE"); fi

@@ -107,3 +107,33 @@ def _figures(summary) -> dict:
         "parameters": [summary.parameters_before_pruning, summary.parameters_after_pruning],
         "steps": {s["task"]: s["seconds"] for s in summary.steps},
     }
+
+
+def test_tao_step_on_the_stand_in_keeps_tao_python_and_puts_its_own_first():
+    """The layering of images/tao-step, for real: KFP's `python3` is the isolated venv with kfp,
+    TAO's `python` and commands are the base's own (here the stand-in's, with torch)."""
+    script = (
+        "set -e; command -v python3; python3 -c 'import kfp, tao_kfp; print(kfp.__version__)';"
+        " command -v python; python -c 'import torch; print(torch.__version__)';"
+        " command -v classification; classification --help > /dev/null; echo ok"
+    )
+    out = subprocess.run(
+        [
+            "podman",
+            "run",
+            "--rm",
+            "--pull=never",
+            "--entrypoint=sh",
+            image("tao-step"),
+            "-c",
+            script,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.split()
+    assert lines[0] == "/opt/tao-kfp/bin/python3"
+    assert lines[2] == "/usr/local/bin/python" and "+cpu" in lines[3]
+    assert lines[-2:] == ["/usr/local/bin/classification", "ok"]
