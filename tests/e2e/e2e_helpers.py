@@ -38,8 +38,9 @@ def _load_podrun():
 
 
 podrun = _load_podrun()
-# The project's podman settings, as hack/podman-env.sh sets them for the scripts.
-os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "hack" / "containers.conf"))
+# The project's podman settings where there is no systemd, as hack/podman-env.sh does.
+if not Path("/run/systemd/system").is_dir():
+    os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "hack" / "containers.conf"))
 
 
 def required_env(name: str) -> str:
