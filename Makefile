@@ -37,7 +37,7 @@ $(VENV)/.installed: pyproject.toml Chart.yaml
 	$(PY) -m pip install --quiet --timeout 20 --retries 1 --index-url $(TORCH_INDEX) '$(TORCH_PIN)' \
 	  || { echo "PyTorch's CPU index unreachable: installing $(TORCH_PIN) from PyPI (on Linux the CUDA build, about 2.7 GB)"; \
 	       $(PY) -m pip install --quiet '$(TORCH_PIN)'; }
-	$(PY) -m pip install --quiet -e '.[cpu,dev]'
+	$(PY) -m pip install --quiet -e '.[cpu,dev,e2e]'
 	touch $@
 
 tools: $(HELM3) $(HELM4) $(CHECKOV) $(README_GENERATOR) ## Fetch pinned helm 3 and 4, checkov and the README generator into .tools/
@@ -71,7 +71,7 @@ lint: setup tools ## ruff, helm lint --strict (Helm 3 and 4), shellcheck
 	  $(HELM3) lint --strict . -f "$$values" -n "$$namespace"; \
 	  $(HELM4) lint --strict . -f "$$values" -n "$$namespace"; \
 	done
-	$(VENV)/bin/shellcheck hack/*.sh images/tao-step/bin/*
+	$(VENV)/bin/shellcheck hack/*.sh images/tao-step/bin/* images/tools/entrypoint.sh
 
 check-generated: setup tools ## Fail when the compiled pipeline or the README values table is stale
 	$(VENV)/bin/tao-kfp compile --check
@@ -80,12 +80,18 @@ check-generated: setup tools ## Fail when the compiled pipeline or the README va
 test: lint check-generated ## Everything CI runs: lint, generated-file checks, unit, chart, upload and local pipeline tests
 	$(VENV)/bin/pytest
 
+e2e: setup tools ## Build the images here (podman, Debian base) and run every chart pod and the pipeline in containers
+	hack/e2e.sh
+
 test-cluster: setup tools ## Smoke tests against the cluster in KUBECONFIG (see hack/kind-up.sh)
 	$(VENV)/bin/pytest -m cluster tests/cluster
 
 ##@ Release
 images: ## Build the TAO step and tools images with docker or podman, tagged $(VERSION)
 	hack/build-images.sh build $(REGISTRY) $(VERSION)
+
+base-image: ## Build a Debian bookworm base with python3 from apt packages (no registry needed): PYTHON_IMAGE for make images
+	hack/build-base-image.sh
 
 push: ## Push the images: make push REGISTRY=registry.example.com/team
 	hack/build-images.sh push $(REGISTRY) $(VERSION)
@@ -106,4 +112,4 @@ clean-runs: ## Remove the outputs of make demo and run-local (.demo, .local-runs
 clean: clean-runs ## Remove .venv, .tools, dist and local run outputs
 	rm -rf $(VENV) $(TOOLS) dist
 
-.PHONY: help setup tools demo compile docs lint check-generated test test-cluster images push package kind-up kind-down clean-runs clean
+.PHONY: help setup tools demo compile docs lint check-generated test test-cluster images push package kind-up kind-down clean-runs clean e2e base-image

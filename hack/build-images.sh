@@ -2,7 +2,8 @@
 # Build or push the project's container images (images/<name>/Dockerfile) with docker or podman.
 #
 # Usage: hack/build-images.sh build|push REGISTRY VERSION [NAME...]
-#   NAME     a folder under images/ (tools, tao-step); default: every one of them
+#   NAME     a folder under images/ (tools, tao-step, tao-standin); default: tools tao-step
+#            (tao-standin is the local stand-in for TAO's image, built only when named)
 #   tags     REGISTRY/NAME:VERSION
 #   VERSION  must equal Chart.yaml appVersion, the project's one version source (the images
 #            install the package hatch builds from Chart.yaml); `make images` passes it.
@@ -10,12 +11,25 @@
 #   CONTAINER_ENGINE  docker or podman (default: the first one whose daemon/service answers)
 #   TAO_IMAGE         base of tao-step (default in images/tao-step/Dockerfile: TAO 3.21.11)
 #   TAO_COMMAND       TAO command checked at build time (classification; TAO 4/5: classification_tf1)
+#   PYTHON_IMAGE      base of tools and tao-standin (default: python:3.11.13-slim-bookworm; a
+#                     plain Debian with python3 works: hack/build-base-image.sh)
+#   STEP_PYTHON       interpreter in the TAO base for tao-step's isolated venv (default: empty =
+#                     python-build-standalone via `uv python install`, which needs the internet
+#                     or UV_PYTHON_INSTALL_MIRROR, a local copy of its release downloads)
+#   CA_BUNDLE         CA bundle file for pip/uv behind a TLS-intercepting proxy (a build secret,
+#                     never stored in a layer)
+#   WHEELHOUSE        folder of local wheels pip/uv may use (air-gapped sites; torch CPU wheel)
+#   PIP_INDEX_URL     package index to use instead of PyPI (no credentials in it: build args
+#                     show in the image history)
+#   BUILD_NETWORK     e.g. host: network of the build's RUN steps
 #   DRY_RUN=1         print the commands without running them (no engine needed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=hack/podman-env.sh
+. hack/podman-env.sh
 
 usage() {
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -43,7 +57,7 @@ done
 if [[ $# -gt 0 ]]; then
   names=("$@")
 else
-  names=("${known[@]}")
+  names=(tao-step tools) # what the chart and the pipeline pull
 fi
 for name in "${names[@]}"; do
   if [[ ! -f "images/$name/Dockerfile" ]]; then
@@ -102,14 +116,23 @@ for name in "${names[@]}"; do
   fi
   args=(build --file "images/$name/Dockerfile" --tag "$ref"
     --build-arg "VERSION=$version" --build-arg "GIT_COMMIT=$git_commit")
-  if [[ "$name" == tao-step ]]; then
-    if [[ -n "${TAO_IMAGE:-}" ]]; then args+=(--build-arg "TAO_IMAGE=$TAO_IMAGE"); fi
-    if [[ -n "${TAO_COMMAND:-}" ]]; then args+=(--build-arg "TAO_COMMAND=$TAO_COMMAND"); fi
-  fi
-  if [[ "$engine" == podman ]]; then
-    # docker's BuildKit finds images/<name>/Dockerfile.dockerignore by itself; podman is told.
-    args+=(--ignorefile "images/$name/Dockerfile.dockerignore")
-  fi
+  case "$name" in
+    tools) if [[ -n "${PYTHON_IMAGE:-}" ]]; then args+=(--build-arg "PYTHON_IMAGE=$PYTHON_IMAGE"); fi ;;
+    tao-standin) if [[ -n "${PYTHON_IMAGE:-}" ]]; then args+=(--build-arg "BASE_IMAGE=$PYTHON_IMAGE"); fi ;;
+    tao-step)
+      if [[ -n "${PYTHON_IMAGE:-}" ]]; then args+=(--build-arg "PYTHON_IMAGE=$PYTHON_IMAGE"); fi
+      if [[ -n "${TAO_IMAGE:-}" ]]; then args+=(--build-arg "TAO_IMAGE=$TAO_IMAGE"); fi
+      if [[ -n "${TAO_COMMAND:-}" ]]; then args+=(--build-arg "TAO_COMMAND=$TAO_COMMAND"); fi
+      if [[ -n "${STEP_PYTHON:-}" ]]; then args+=(--build-arg "STEP_PYTHON=$STEP_PYTHON"); fi
+      if [[ -n "${UV_PYTHON_INSTALL_MIRROR:-}" ]]; then
+        args+=(--build-arg "UV_PYTHON_INSTALL_MIRROR=$UV_PYTHON_INSTALL_MIRROR")
+      fi
+      ;;
+  esac
+  if [[ -n "${CA_BUNDLE:-}" ]]; then args+=(--secret "id=ca,src=$CA_BUNDLE"); fi
+  if [[ -n "${WHEELHOUSE:-}" ]]; then args+=(--build-context "wheelhouse=$WHEELHOUSE"); fi
+  if [[ -n "${PIP_INDEX_URL:-}" ]]; then args+=(--build-arg "PIP_INDEX_URL=$PIP_INDEX_URL"); fi
+  if [[ -n "${BUILD_NETWORK:-}" ]]; then args+=(--network "$BUILD_NETWORK"); fi
   DOCKER_BUILDKIT=1 run "$engine" "${args[@]}" .
 done
 echo "build-images: done"

@@ -346,6 +346,8 @@ def run_local(
     image_size: int = 32,
     keep_checkpoints: str = "last-best",
     tao_version: str = "3",
+    runner: Any = None,
+    environment: Any = None,
 ) -> LocalRunSummary:
     """Runs the compiled pipeline locally and returns its summary (also written to disk).
 
@@ -357,6 +359,10 @@ def run_local(
         image_size: Model input size in pixels (square); also the size digits are written at.
         keep_checkpoints: ``last-best`` or ``all`` per-epoch checkpoints (CPU backend).
         tao_version: TAO route the CPU backend plays: ``3`` or ``5``.
+        runner: kfp.local runner; default: a SubprocessRunner in this environment (tests/e2e
+            pass a DockerRunner to run the same pipeline in containers).
+        environment: EnvironmentConfig to adapt the package for; default:
+            :func:`local_environment` of the workspace and ``tao_version``.
 
     Raises:
         LocalRunError: The run cannot start (the dataset folder does not exist).
@@ -382,7 +388,7 @@ def run_local(
 
     docs = adapt_package(
         load_package(shipped_file("pipelines/tao-classification.yaml")),
-        local_environment(workspace, tao_version),
+        environment or local_environment(workspace, tao_version),
     )
     package = out / "pipeline.local.yaml"
     package.write_text(dump_package(docs))
@@ -399,15 +405,15 @@ def run_local(
     root_logger = logging.getLogger()
     root_logger.addFilter(progress)
     # Inherited by every task's subprocess, and from there by the backend.
-    environment = {TIMINGS_ENV: str(timings_file), KEEP_CHECKPOINTS_ENV: keep_checkpoints}
+    process_env = {TIMINGS_ENV: str(timings_file), KEEP_CHECKPOINTS_ENV: keep_checkpoints}
     # kfp.local does not mount Secrets: stand in for the chart's default model key (TAO 3.x
     # evaluate and inference require -k).
     if not os.environ.get(MODEL_KEY_ENV):
-        environment[MODEL_KEY_ENV] = LOCAL_MODEL_KEY
-    previous_environment = {name: os.environ.get(name) for name in environment}
-    os.environ.update(environment)
+        process_env[MODEL_KEY_ENV] = LOCAL_MODEL_KEY
+    previous_env = {name: os.environ.get(name) for name in process_env}
+    os.environ.update(process_env)
     local.init(
-        runner=local.SubprocessRunner(use_venv=False),
+        runner=runner or local.SubprocessRunner(use_venv=False),
         pipeline_root=str(pipeline_root),
         raise_on_error=False,
     )
@@ -423,7 +429,7 @@ def run_local(
             task = pipeline(**arguments)
     finally:
         root_logger.removeFilter(progress)
-        for name, value in previous_environment.items():
+        for name, value in previous_env.items():
             if value is None:
                 os.environ.pop(name, None)
             else:

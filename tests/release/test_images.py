@@ -27,6 +27,9 @@ from tao_kfp.environment import EnvironmentConfig
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "images"
 BUILT = sorted(path.parent.name for path in IMAGES.glob("*/Dockerfile"))
+# What `make images` builds and the chart and pipeline pull; tao-standin is the local stand-in
+# for the TAO base (make e2e), never pushed.
+SHIPPED = ["tao-step", "tools"]
 CHART = yaml.safe_load((ROOT / "Chart.yaml").read_text())
 VERSION = str(CHART["appVersion"])
 PIPELINE = ROOT / "files" / "pipelines" / "tao-classification.yaml"
@@ -87,7 +90,7 @@ def test_image_rule(ref, ok):
 
 
 def test_both_images_exist():
-    assert BUILT == ["tao-step", "tools"]
+    assert BUILT == ["tao-standin", *SHIPPED]
 
 
 @pytest.mark.parametrize("name", BUILT)
@@ -98,7 +101,8 @@ def test_base_images_are_pinned(name):
         for m in (re.search(r"\bAS\s+(\S+)", v, re.I) for v in _instructions(name, "FROM"))
         if m
     }
-    external = [ref for ref in parser.parent_images if ref not in stages]
+    # `scratch` is the empty default of the optional wheelhouse build context.
+    external = [ref for ref in parser.parent_images if ref not in stages and ref != "scratch"]
     assert external, f"images/{name}/Dockerfile has no base image"
     for ref in external:
         _, tag, digest = split_ref(ref)
@@ -106,7 +110,7 @@ def test_base_images_are_pinned(name):
         assert digest or (tag and tag != "latest"), f"images/{name}: base {ref!r} is not pinned"
 
 
-@pytest.mark.parametrize("name", BUILT)
+@pytest.mark.parametrize("name", SHIPPED)
 def test_runs_as_non_root_numeric_user(name):
     users = _instructions(name, "USER")
     assert users, f"images/{name}/Dockerfile never sets USER (runs as root)"
@@ -143,8 +147,8 @@ def test_build_script_tags_and_passes_the_chart_version():
         check=True,
     )
     builds = [line for line in result.stdout.splitlines() if line.startswith("+ docker build")]
-    assert len(builds) == len(BUILT), result.stdout
-    for name, line in zip(BUILT, builds):
+    assert len(builds) == len(SHIPPED), result.stdout
+    for name, line in zip(SHIPPED, builds):
         assert f"--file images/{name}/Dockerfile" in line
         assert f"--tag registry.example/team/{name}:{VERSION}" in line
         assert f"--build-arg VERSION={VERSION}" in line
@@ -266,12 +270,9 @@ def _chart_scenarios() -> list[Path]:
     return sorted((ROOT / "ci").glob("*.yaml")) + [ROOT / "hack" / "kind-values.yaml"]
 
 
-@pytest.mark.parametrize("values", _chart_scenarios(), ids=lambda p: p.name)
-def test_chart_images_are_built_here_or_pinned(values):
-    helm = os.environ.get("HELM3")
-    if not helm:
-        pytest.skip("HELM3 is not set (make exports the pinned helm; or HELM3=/path/to/helm)")
-    # The chart installs only where KFP runs pipeline pods: each file names that namespace.
+def _render_scenario(helm: str, values: Path) -> subprocess.CompletedProcess:
+    """`helm template` of a scenario in the namespace its `# helm-namespace:` line names: the
+    chart installs only where KFP runs the pipeline's pods."""
     namespace = next(
         (
             line.split(":", 1)[1].strip()
@@ -287,6 +288,15 @@ def test_chart_images_are_built_here_or_pinned(values):
         check=False,
     )
     assert rendered.returncode == 0, rendered.stderr
+    return rendered
+
+
+@pytest.mark.parametrize("values", _chart_scenarios(), ids=lambda p: p.name)
+def test_chart_images_are_built_here_or_pinned(values):
+    helm = os.environ.get("HELM3")
+    if not helm:
+        pytest.skip("HELM3 is not set (make exports the pinned helm; or HELM3=/path/to/helm)")
+    rendered = _render_scenario(helm, values)
     refs = set()
     for doc in yaml.safe_load_all(rendered.stdout):
         if not doc:
@@ -307,6 +317,7 @@ def test_chart_images_are_built_here_or_pinned(values):
 def test_run_instructions_are_valid_sh(name):
     # RUN lines go to /bin/sh unchanged (Docker substitutes nothing in them): check the syntax.
     for script in _instructions(name, "RUN"):
+        script = re.sub(r"^(--\S+\s+)+", "", script)  # RUN flags (--mount=...) are the builder's
         result = subprocess.run(["sh", "-n", "-c", script], capture_output=True, text=True)
         assert result.returncode == 0, f"images/{name}: {result.stderr}\n{script}"
 
@@ -372,3 +383,135 @@ def test_make_images_builds_what_the_chart_pulls_by_default_tagged_with_the_char
     assert re.search(
         rf"hack/build-images\.sh build \S+ {re.escape(VERSION)}$", dry_run.stdout, re.M
     ), dry_run.stdout
+
+
+# ---- what the container runtime executes: the pod's command + args against the image ----
+
+
+def executed_argv(container: dict, entrypoint: list, cmd: list) -> list:
+    """What the runtime runs for a container (Kubernetes' rule, k8s.io/api core/v1 types.go,
+    Container.Command: "The container image's ENTRYPOINT is used if this is not provided";
+    Args: "The container image's CMD is used if this is not provided"; a command set without
+    args drops the image's CMD)."""
+    command = container.get("command")
+    args = container.get("args")
+    if command is not None:
+        return list(command) + list(args or [])
+    return list(entrypoint) + list(args if args is not None else cmd)
+
+
+def _json_instruction(name: str, instruction: str) -> list:
+    values = _instructions(name, instruction)
+    return yaml.safe_load(values[-1]) if values else []
+
+
+@pytest.mark.parametrize("values", _chart_scenarios(), ids=lambda p: p.name)
+def test_chart_containers_run_the_tao_kfp_cli_whatever_the_image_entrypoint(values):
+    helm = os.environ.get("HELM3")
+    if not helm:
+        pytest.skip("HELM3 is not set (make exports the pinned helm; or HELM3=/path/to/helm)")
+    rendered = _render_scenario(helm, values)
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'^tao-kfp = "tao_kfp\.cli:main"$', pyproject, re.M)
+    tools_entrypoint = _json_instruction("tools", "ENTRYPOINT")
+    tools_cmd = _json_instruction("tools", "CMD")
+    # The tools image as built here, and one without ENTRYPOINT/CMD (e.g. a user's own build
+    # FROM python with the package installed): the chart must work on both.
+    for entrypoint, cmd in ((tools_entrypoint, tools_cmd), ([], ["python3"])):
+        containers = 0
+        for doc in yaml.safe_load_all(rendered.stdout):
+            if not doc or doc.get("kind") not in ("Job", "Pod"):
+                continue
+            spec = doc["spec"]["template"]["spec"] if doc["kind"] == "Job" else doc["spec"]
+            for container in spec.get("initContainers", []) + spec["containers"]:
+                containers += 1
+                argv = executed_argv(container, entrypoint, cmd)
+                where = f"{doc['metadata']['name']}/{container['name']}"
+                assert argv[:1] == ["tao-kfp"], f"{where} would execute {argv}"
+                assert argv[1] == container["args"][0], where
+        assert containers, f"{values.name}: no chart container rendered"
+
+
+def test_tools_image_alone_runs_the_cli(tmp_path):
+    """`docker run IMAGE --help` and `docker run IMAGE upload ...` run tao-kfp, while commands
+    that exist (what kfp.local's DockerRunner passes as CMD) run as given: the real entrypoint
+    script under sh, with a PATH of stand-ins."""
+    assert _json_instruction("tools", "ENTRYPOINT") == ["/usr/local/bin/tao-kfp-entrypoint"]
+    assert _json_instruction("tools", "CMD") == ["--help"]
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("tao-kfp", "python3"):
+        (bin_dir / tool).write_text(f'#!/bin/sh\necho "{tool} $*"\n')
+        (bin_dir / tool).chmod(0o755)
+    script = IMAGES / "tools" / "entrypoint.sh"
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    cases = {
+        ("--help",): "tao-kfp --help",
+        ("upload", "--verify-only"): "tao-kfp upload --verify-only",
+        ("python3", "-m", "kfp.dsl.executor_main"): "python3 -m kfp.dsl.executor_main",
+        (): "tao-kfp",
+    }
+    for args, expected in cases.items():
+        out = subprocess.run(["sh", str(script), *args], env=env, capture_output=True, text=True)
+        assert out.stdout.strip() == expected, (args, out.stdout, out.stderr)
+
+
+def test_stand_in_installs_every_tao_command_the_backend_declares(tmp_path):
+    from tao_kfp.cpu_backend.cli import SUBCOMMANDS
+
+    subprocess.run(
+        [
+            sys.executable,
+            str(IMAGES / "tao-standin" / "install-tao-commands.py"),
+            "BACKEND",
+            str(tmp_path),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    written = {p.name: p.read_text() for p in tmp_path.iterdir()}
+    assert {"classification", "classification_tf1", "converter", "python"} <= set(written)
+    for name in ("classification", "classification_tf1"):
+        assert 'exec BACKEND "$@"' in written[name]
+    for name in set(SUBCOMMANDS) - {
+        "train",
+        "evaluate",
+        "prune",
+        "inference",
+        "export",
+        "calibration_tensorfile",
+    }:
+        assert f'exec BACKEND {name} "$@"' in written[name], name
+
+
+def test_build_options_become_secret_context_and_args():
+    result = subprocess.run(
+        ["hack/build-images.sh", "build", "registry.example/team", VERSION, "tools", "tao-step"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DRY_RUN": "1",
+            "CONTAINER_ENGINE": "podman",
+            "CA_BUNDLE": "/etc/ca.pem",
+            "WHEELHOUSE": "/srv/wheels",
+            "PIP_INDEX_URL": "https://mirror.example/simple",
+            "STEP_PYTHON": "/usr/bin/python3",
+            "PYTHON_IMAGE": "localhost/debian:bookworm",
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    builds = [line for line in result.stdout.splitlines() if line.startswith("+ podman build")]
+    assert len(builds) == 2, result.stdout
+    for line in builds:
+        # The CA bundle is a build secret (never a build arg or a COPY, so never in a layer).
+        assert "--secret id=ca,src=/etc/ca.pem" in line and "/etc/ca.pem " not in line.replace(
+            "src=/etc/ca.pem", ""
+        )
+        assert "--build-context wheelhouse=/srv/wheels" in line
+        assert "--build-arg PIP_INDEX_URL=https://mirror.example/simple" in line
+        assert "--build-arg PYTHON_IMAGE=localhost/debian:bookworm" in line
+    assert "--build-arg STEP_PYTHON=/usr/bin/python3" in builds[1]
+    for name in BUILT:
+        assert "--mount=type=secret,id=ca" in (IMAGES / name / "Dockerfile").read_text(), name
