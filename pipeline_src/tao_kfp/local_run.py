@@ -440,8 +440,11 @@ def run_local(
     run_dir = max(new_runs, key=lambda p: p.stat().st_mtime) if new_runs else None
     outputs = _task_outputs(run_dir) if run_dir else {}
     steps = [asdict(t) for t in progress.timings.values()]
+    silent = _silent_successes(docs[0], steps, outputs)
     for step in steps:
         step.pop("started")
+        if step["task"] in silent:
+            step["status"] = "FAILURE"
     failed_step = next((s["task"] for s in steps if s["status"] != "SUCCESS"), None)
     failed = failed_step is not None or len(steps) < task_count
     experiment = outputs.get("validate-inputs", {}).get("parameters", {}).get("run_dir")
@@ -460,7 +463,12 @@ def run_local(
     summary.disk_mb = disk_usage_mb(experiment_dir, run_dir)
     if failed_step:
         summary.failed_step = failed_step
-        summary.error = meaningful_error(tail.lines.get(failed_step, ()))
+        summary.error = (
+            f"{failed_step} wrote none of its outputs although kfp.local reported SUCCESS: its "
+            "container exited before its status could be read (see the log above)"
+            if failed_step in silent
+            else meaningful_error(tail.lines.get(failed_step, ()))
+        )
     elif failed:
         summary.error = f"only {len(steps)} of {task_count} steps ran; see the log above."
     else:
@@ -476,6 +484,30 @@ def run_local(
     )
     write_report(Path(summary.report), summary, outputs)  # after summary.json: it links it
     return summary
+
+
+def _silent_successes(
+    pipeline_spec: Dict[str, Any], steps: List[Dict[str, Any]], outputs: Dict[str, Any]
+) -> set:
+    """Tasks reported SUCCESS that declare outputs but wrote no executor_output.json.
+
+    kfp.local's DockerRunner assumes success when a container is removed before its exit
+    status is read, which is what a step failing in its first second looks like (kfp 2.17.3
+    kfp/local/docker_task_handler.py:143-160, auto_remove=True).
+    """
+    components = pipeline_spec["components"]
+    declares_outputs = {
+        name
+        for name, task in pipeline_spec["root"]["dag"]["tasks"].items()
+        if components[task["componentRef"]["name"]].get("outputDefinitions")
+    }
+    return {
+        step["task"]
+        for step in steps
+        if step["status"] == "SUCCESS"
+        and step["task"] in declares_outputs
+        and step["task"] not in outputs
+    }
 
 
 def _task_outputs(run_dir: Path) -> Dict[str, Dict[str, Any]]:

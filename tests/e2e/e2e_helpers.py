@@ -25,7 +25,6 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-NAMESPACE = "tao"
 RELEASE = "rel"
 
 
@@ -61,7 +60,16 @@ def helm() -> str:
     return path
 
 
-def render(values_file: Path, overrides: Dict[str, Any]) -> List[Dict[str, Any]]:
+def scenario_namespace(values_file: Path) -> str:
+    """Where a ci/ scenario installs: its `# helm-namespace:` line (the chart refuses any
+    namespace but the one KFP runs the pipeline's pods in)."""
+    for line in values_file.read_text().splitlines():
+        if line.startswith("# helm-namespace:"):
+            return line.split(":", 1)[1].strip()
+    return "kubeflow"
+
+
+def render(values_file: Path, overrides: Dict[str, Any], namespace: str) -> List[Dict[str, Any]]:
     """`helm template` of the chart with a scenario file plus overrides (a values file)."""
     override_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"e2e-{os.getpid()}-overrides.yaml"
     override_file.write_text(yaml.safe_dump(overrides))
@@ -73,7 +81,7 @@ def render(values_file: Path, overrides: Dict[str, Any]) -> List[Dict[str, Any]]
                 RELEASE,
                 str(ROOT),
                 "-n",
-                NAMESPACE,
+                namespace,
                 "-f",
                 str(values_file),
                 "-f",

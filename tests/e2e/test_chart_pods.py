@@ -22,12 +22,12 @@ from pathlib import Path
 
 import pytest
 from e2e_helpers import (
-    NAMESPACE,
     ROOT,
     KubeApiDouble,
     image,
     podrun,
     render,
+    scenario_namespace,
     self_signed_cert,
 )
 
@@ -69,6 +69,7 @@ class Install:
 
     def __init__(self, scenario: Path, tmp: Path, tls, extra_values=None):
         self.scenario = scenario
+        self.namespace = scenario_namespace(scenario)
         values = __import__("yaml").safe_load(scenario.read_text()) or {}
         kfp_values = values.get("kfp", {})
         multi_user = kfp_values.get("mode") == "multiUser"
@@ -86,7 +87,8 @@ class Install:
                     "digest": "",
                 }
             },
-            "kfp": {"host": self.kfp.url},
+            # The double's host names no namespace: say where KFP runs the pipeline's pods.
+            "kfp": {"host": self.kfp.url, "pipelineNamespace": self.namespace},
             **(extra_values or {}),
         }
         self.servers = []
@@ -94,7 +96,7 @@ class Install:
             server, url, digest = dataset_server(tmp)
             self.servers.append(server)
             overrides["workspace"] = {"init": {"datasetUrl": url, "datasetSha256": digest}}
-        self.docs = render(scenario, overrides)
+        self.docs = render(scenario, overrides, self.namespace)
         self.workspace = tmp / "workspace"
         self.workspace.mkdir()
         # A fresh RWX volume from a provisioner such as nfs-subdir-external-provisioner: 0777.
@@ -103,11 +105,11 @@ class Install:
         sa_dir.mkdir()
         (sa_dir / "token").write_text(SA_TOKEN)
         (sa_dir / "ca.crt").write_text(Path(tls[0]).read_text())
-        (sa_dir / "namespace").write_text(NAMESPACE)
+        (sa_dir / "namespace").write_text(self.namespace)
         for path in sa_dir.iterdir():
             path.chmod(0o644)
         self.cluster = podrun.Cluster(
-            namespace=NAMESPACE,
+            namespace=self.namespace,
             service_account_dir=sa_dir,
             tokens={"pipelines.kubeflow.org": KFP_TOKEN},
         )
@@ -242,7 +244,8 @@ def test_secrets_test_fails_when_a_key_is_missing(default_install):
     del default_install.cluster.secrets[secret]["NGC_API_KEY"]
     result = default_install.run(default_install.pod("-test-secrets"))
     assert not result.succeeded
-    assert f"Secret {NAMESPACE}/{secret} lacks key(s) NGC_API_KEY" in result.log, result.log
+    expected = f"Secret {default_install.namespace}/{secret} lacks key(s) NGC_API_KEY"
+    assert expected in result.log, result.log
 
 
 def test_workspace_test_fails_when_the_workspace_is_read_only(default_install):

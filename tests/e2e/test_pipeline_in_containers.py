@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 from e2e_helpers import image
 
+from tao_kfp.cpu_backend.train import KEEP_CHECKPOINTS_ENV
 from tao_kfp.environment import EnvironmentConfig
-from tao_kfp.local_run import prepare_workspace, run_local
+from tao_kfp.local_run import LOCAL_MODEL_KEY, prepare_workspace, run_local
+from tao_kfp.tao import MODEL_KEY_ENV
 
 pytestmark = pytest.mark.e2e
 
@@ -74,6 +76,8 @@ def test_pipeline_in_containers_matches_make_demo(docker_host, tmp_path, monkeyp
         user="1000:1000",
         network_mode="host",
         mounts=[docker.types.Mount(target=str(workspace), source=str(workspace), type="bind")],
+        # kfp.local mounts no Secrets: the chart's default model key stands in, as in make demo.
+        environment={MODEL_KEY_ENV: LOCAL_MODEL_KEY, KEEP_CHECKPOINTS_ENV: "last-best"},
     )
     previous_umask = os.umask(0)  # run folders kfp.local creates here stay writable to uid 1000
     try:
