@@ -19,6 +19,8 @@ export README_GENERATOR := $(CURDIR)/$(TOOLS)/node_modules/.bin/readme-generator
 CHART_NAME := $(shell sed -n 's/^name: *//p' Chart.yaml)
 VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' Chart.yaml)
 REGISTRY ?= localhost:5000/tao-kfp
+# Images `make images`/`make push` handle; empty = tools tao-step (see hack/build-images.sh).
+IMAGES ?=
 
 ##@ Getting started
 help: ## List the targets
@@ -87,14 +89,14 @@ test-cluster: setup tools ## Smoke tests against the cluster in KUBECONFIG (see 
 	$(VENV)/bin/pytest -m cluster tests/cluster
 
 ##@ Release
-images: ## Build the TAO step and tools images with docker or podman, tagged $(VERSION)
-	hack/build-images.sh build $(REGISTRY) $(VERSION)
+images: ## Build the TAO step and tools images with docker or podman (TAO 5: IMAGES="tools tao-step tao-deploy-step")
+	hack/build-images.sh build $(REGISTRY) $(VERSION)$(if $(IMAGES), $(IMAGES))
 
 base-image: ## Build a Debian bookworm base with python3 from apt packages (no registry needed): PYTHON_IMAGE for make images
 	hack/build-base-image.sh
 
 push: ## Push the images: make push REGISTRY=registry.example.com/team
-	hack/build-images.sh push $(REGISTRY) $(VERSION)
+	hack/build-images.sh push $(REGISTRY) $(VERSION)$(if $(IMAGES), $(IMAGES))
 
 package: tools ## Write dist/$(CHART_NAME)-$(VERSION).tgz (chart files and the precompiled pipeline only)
 	mkdir -p dist

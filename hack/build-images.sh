@@ -3,7 +3,9 @@
 #
 # Usage: hack/build-images.sh build|push REGISTRY VERSION [NAME...]
 #   NAME     a folder under images/ (tools, tao-step, tao-standin); default: tools tao-step
-#            (tao-standin is the local stand-in for TAO's image, built only when named)
+#            (tao-standin is the local stand-in for TAO's image, built only when named), or
+#            tao-deploy-step: images/tao-step on TAO 5's deploy image, for the engine step of
+#            the TAO 5 route (chart: images.taoDeploy)
 #   tags     REGISTRY/NAME:VERSION
 #   VERSION  must equal Chart.yaml appVersion, the project's one version source (the images
 #            install the package hatch builds from Chart.yaml); `make images` passes it.
@@ -11,6 +13,8 @@
 #   CONTAINER_ENGINE  docker or podman (default: the first one whose daemon/service answers)
 #   TAO_IMAGE         base of tao-step (default in images/tao-step/Dockerfile: TAO 3.21.11)
 #   TAO_COMMAND       TAO command checked at build time (classification; TAO 4/5: classification_tf1)
+#   TAO_DEPLOY_IMAGE  base of tao-deploy-step (default: nvcr.io/nvidia/tao/tao-toolkit:5.0.0-deploy;
+#                     its command is classification_tf1, whose gen_trt_engine builds the engine)
 #   PYTHON_IMAGE      base of tools and tao-standin (default: python:3.11.13-slim-bookworm; a
 #                     plain Debian with python3 works: hack/build-base-image.sh)
 #   STEP_PYTHON       interpreter in the TAO base for tao-step's isolated venv (default: empty =
@@ -59,9 +63,16 @@ if [[ $# -gt 0 ]]; then
 else
   names=(tao-step tools) # what the chart and the pipeline pull
 fi
+# An image name built from another folder's Dockerfile.
+dockerfile_of() {
+  case "$1" in
+    tao-deploy-step) echo images/tao-step/Dockerfile ;;
+    *) echo "images/$1/Dockerfile" ;;
+  esac
+}
 for name in "${names[@]}"; do
-  if [[ ! -f "images/$name/Dockerfile" ]]; then
-    echo "build-images: no images/$name/Dockerfile (known: ${known[*]})" >&2
+  if [[ ! -f "$(dockerfile_of "$name")" ]]; then
+    echo "build-images: no images/$name/Dockerfile (known: ${known[*]} tao-deploy-step)" >&2
     exit 1
   fi
 done
@@ -114,15 +125,20 @@ for name in "${names[@]}"; do
     run "$engine" push "$ref"
     continue
   fi
-  args=(build --file "images/$name/Dockerfile" --tag "$ref"
+  args=(build --file "$(dockerfile_of "$name")" --tag "$ref"
     --build-arg "VERSION=$version" --build-arg "GIT_COMMIT=$git_commit")
   case "$name" in
     tools) if [[ -n "${PYTHON_IMAGE:-}" ]]; then args+=(--build-arg "PYTHON_IMAGE=$PYTHON_IMAGE"); fi ;;
     tao-standin) if [[ -n "${PYTHON_IMAGE:-}" ]]; then args+=(--build-arg "BASE_IMAGE=$PYTHON_IMAGE"); fi ;;
-    tao-step)
+    tao-step | tao-deploy-step)
       if [[ -n "${PYTHON_IMAGE:-}" ]]; then args+=(--build-arg "PYTHON_IMAGE=$PYTHON_IMAGE"); fi
-      if [[ -n "${TAO_IMAGE:-}" ]]; then args+=(--build-arg "TAO_IMAGE=$TAO_IMAGE"); fi
-      if [[ -n "${TAO_COMMAND:-}" ]]; then args+=(--build-arg "TAO_COMMAND=$TAO_COMMAND"); fi
+      if [[ "$name" == tao-deploy-step ]]; then
+        args+=(--build-arg "TAO_IMAGE=${TAO_DEPLOY_IMAGE:-nvcr.io/nvidia/tao/tao-toolkit:5.0.0-deploy}"
+          --build-arg "TAO_COMMAND=classification_tf1")
+      else
+        if [[ -n "${TAO_IMAGE:-}" ]]; then args+=(--build-arg "TAO_IMAGE=$TAO_IMAGE"); fi
+        if [[ -n "${TAO_COMMAND:-}" ]]; then args+=(--build-arg "TAO_COMMAND=$TAO_COMMAND"); fi
+      fi
       if [[ -n "${STEP_PYTHON:-}" ]]; then args+=(--build-arg "STEP_PYTHON=$STEP_PYTHON"); fi
       if [[ -n "${UV_PYTHON_INSTALL_MIRROR:-}" ]]; then
         args+=(--build-arg "UV_PYTHON_INSTALL_MIRROR=$UV_PYTHON_INSTALL_MIRROR")

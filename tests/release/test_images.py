@@ -27,6 +27,8 @@ from tao_kfp.environment import EnvironmentConfig
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "images"
 BUILT = sorted(path.parent.name for path in IMAGES.glob("*/Dockerfile"))
+# Built here too: images/tao-step on TAO 5's deploy image (hack/build-images.sh).
+BUILT_FROM_OTHER_DOCKERFILES = ["tao-deploy-step"]
 # What `make images` builds and the chart and pipeline pull; tao-standin is the local stand-in
 # for the TAO base (make e2e), never pushed.
 SHIPPED = ["tao-step", "tools"]
@@ -57,7 +59,7 @@ def image_problem(ref: str) -> Optional[str]:
     """Why ``ref`` is not acceptable (None if it is): ours with the chart version, or pinned."""
     repository, tag, digest = split_ref(ref)
     name = repository.rsplit("/", 1)[-1]
-    if name in BUILT:
+    if name in BUILT + BUILT_FROM_OTHER_DOCKERFILES:
         if digest or tag == VERSION:
             return None
         return f"{ref}: built from images/{name}/ but tagged {tag!r}, not appVersion {VERSION}"
@@ -71,6 +73,7 @@ def image_problem(ref: str) -> Optional[str]:
     [
         (f"localhost:5000/tao-kfp/tools:{VERSION}", True),
         ("localhost:5000/tao-kfp/tools:0.0.1", False),
+        ("localhost:5000/tao-kfp/tao-deploy-step:0.0.1", False),
         ("localhost:5000/tao-kfp/tao-step@sha256:" + "a" * 64, True),
         ("python:3.11.13-slim-bookworm", True),
         ("localhost:5000/busybox", False),
@@ -79,6 +82,7 @@ def image_problem(ref: str) -> Optional[str]:
     ids=[
         "ours-with-chart-version",
         "ours-with-other-tag",
+        "deploy-step-with-other-tag",
         "ours-by-digest",
         "upstream-pinned",
         "upstream-untagged-with-registry-port",
@@ -161,6 +165,27 @@ def test_build_script_tags_and_passes_the_chart_version():
         check=False,
     )
     assert other.returncode != 0 and "appVersion" in other.stderr
+
+
+def test_deploy_step_image_is_the_step_image_on_tao5_deploy():
+    """The TAO 5 engine step's image (images.taoDeploy): the same step Dockerfile on
+    tao-toolkit:5.0.0-deploy, checked at build time for classification_tf1 (tao_deploy 5.0
+    nvidia_tao_deploy/cv/classification_tf1/scripts/gen_trt_engine.py is its subcommand)."""
+    result = subprocess.run(
+        ["hack/build-images.sh", "build", "registry.example/team", VERSION, "tao-deploy-step"],
+        cwd=ROOT,
+        env={**os.environ, "DRY_RUN": "1", "CONTAINER_ENGINE": "docker"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [build] = [line for line in result.stdout.splitlines() if line.startswith("+ docker build")]
+    assert "--file images/tao-step/Dockerfile" in build
+    assert f"--tag registry.example/team/tao-deploy-step:{VERSION}" in build
+    assert "--build-arg TAO_IMAGE=nvcr.io/nvidia/tao/tao-toolkit:5.0.0-deploy" in build
+    assert "--build-arg TAO_COMMAND=classification_tf1" in build
+    values = yaml.safe_load((ROOT / "values.yaml").read_text())
+    assert values["images"]["taoDeploy"]["repository"].endswith("/tao-deploy-step")
 
 
 def test_step_python_matches_tools_python():
