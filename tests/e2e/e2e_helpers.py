@@ -3,26 +3,24 @@
 The images are built by hack/e2e.sh first; these tests fail (never skip) when they are
 missing. Kubernetes is not here: hack/podrun.py runs each pod's containers in podman as the
 kubelet would, the KFP API is tests/doubles/kfp_api.py and the two Kubernetes API calls of the
-helm tests (read a Secret, list nodes) are answered by ``KubeApiDouble`` below.
+helm tests (read a Secret, list nodes) are answered by ``KubeApiDouble`` below
+(tests/doubles/kube_api.py).
 """
 
 from __future__ import annotations
 
 import base64
 import importlib.util
-import json
 import os
-import ssl
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Dict, List, Optional
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 import yaml
+
+from doubles.kube_api import FakeKubeApi
 
 ROOT = Path(__file__).resolve().parents[2]
 RELEASE = "rel"
@@ -125,8 +123,9 @@ def self_signed_cert(folder: Path) -> tuple:
     return str(cert), str(key)
 
 
-class KubeApiDouble:
-    """TEST DOUBLE of the two Kubernetes API reads the helm tests make, over https.
+class KubeApiDouble(FakeKubeApi):
+    """TEST DOUBLE of the two Kubernetes API reads the helm tests make, over https
+    (tests/doubles/kube_api.py).
 
     GET /api/v1/namespaces/NS/secrets/NAME answers from ``cluster.secrets`` (a Secret object
     with base64 data, as the API server returns it); GET /api/v1/nodes?labelSelector=...
@@ -134,76 +133,11 @@ class KubeApiDouble:
     """
 
     def __init__(self, cluster, token: str, tls: tuple, nodes: Optional[List[dict]] = None):
-        self.cluster, self.token, self.nodes = cluster, token, nodes or []
-        double = self
+        self.cluster, self.nodes = cluster, nodes or []
+        super().__init__(self._secret_data_of_cluster, lambda: self.nodes, token=token, tls=tls)
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # quiet
-                pass
-
-            def _send(self, code: int, body: dict) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _status(self, code: int, reason: str) -> None:
-                self._send(
-                    code,
-                    {
-                        "kind": "Status",
-                        "apiVersion": "v1",
-                        "status": "Failure",
-                        "reason": reason,
-                        "code": code,
-                    },
-                )
-
-            def do_GET(self):  # noqa: N802
-                # the kubernetes client sends "bearer <token>"; the scheme is case-insensitive
-                scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
-                if scheme.lower() != "bearer" or token != double.token:
-                    return self._status(401, "Unauthorized")
-                url = urlparse(self.path)
-                parts = url.path.strip("/").split("/")
-                if parts[:3] == ["api", "v1", "namespaces"] and parts[4:5] == ["secrets"]:
-                    namespace, name = parts[3], parts[5]
-                    data = double.cluster.secrets.get(name)
-                    if namespace != double.cluster.namespace or data is None:
-                        return self._status(404, "NotFound")
-                    encoded = {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
-                    return self._send(
-                        200,
-                        {
-                            "kind": "Secret",
-                            "apiVersion": "v1",
-                            "metadata": {"name": name, "namespace": namespace},
-                            "data": encoded,
-                        },
-                    )
-                if parts == ["api", "v1", "nodes"]:
-                    selector = parse_qs(url.query).get("labelSelector", [""])[0]
-                    wanted = dict(i.split("=", 1) for i in selector.split(",") if i)
-                    items = [
-                        n
-                        for n in double.nodes
-                        if all(n["metadata"]["labels"].get(k) == v for k, v in wanted.items())
-                    ]
-                    return self._send(
-                        200,
-                        {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": items},
-                    )
-                return self._status(404, "NotFound")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(*tls)
-        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
-        self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _secret_data_of_cluster(self, namespace: str, name: str) -> Optional[Dict[str, str]]:
+        data = self.cluster.secrets.get(name)
+        if namespace != self.cluster.namespace or data is None:
+            return None
+        return {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}

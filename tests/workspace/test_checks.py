@@ -1,18 +1,16 @@
 """`tao-kfp check secrets` / `check gpu-nodes` with the real kubernetes client against a small
-local stand-in of the Kubernetes API (an HTTP server answering the two GET calls the checks
-make), so requests, responses and errors go through the client's real code."""
+local stand-in of the Kubernetes API (tests/doubles/kube_api.py: an HTTP server answering the
+two GET calls the checks make), so requests, responses and errors go through the client's real
+code."""
 
 from __future__ import annotations
 
 import base64
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from urllib.parse import parse_qs, urlparse
 
 import pytest
 from kubernetes import client
 
+from doubles.kube_api import FakeKubeApi, KubeStatus
 from tao_kfp.checks import check_gpu_nodes, check_secrets
 
 SENTINEL = "SENTINEL-ngc-value-3c9d"
@@ -42,77 +40,29 @@ NODES = [
 ]
 
 
-class FakeKubernetesApiServer(BaseHTTPRequestHandler):
-    """Test double of the Kubernetes API: GET one Secret, GET the node list."""
+def secret_data(namespace: str, name: str):
+    if (namespace, name) in FORBIDDEN:
+        raise KubeStatus(403, "Forbidden")
+    return SECRETS.get((namespace, name))
 
-    def log_message(self, *args):  # keep test output quiet
-        pass
 
-    def _send(self, code: int, body: dict) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _status(self, code: int, reason: str) -> None:
-        self._send(
-            code,
-            {
-                "kind": "Status",
-                "apiVersion": "v1",
-                "status": "Failure",
-                "reason": reason,
-                "code": code,
-            },
-        )
-
-    def do_GET(self):  # noqa: N802 (http.server API)
-        url = urlparse(self.path)
-        parts = url.path.strip("/").split("/")
-        if parts[:3] == ["api", "v1", "namespaces"] and parts[4:5] == ["secrets"]:
-            key = (parts[3], parts[5])
-            if key in FORBIDDEN:
-                return self._status(403, "Forbidden")
-            if key not in SECRETS:
-                return self._status(404, "NotFound")
-            return self._send(
-                200,
-                {
-                    "kind": "Secret",
-                    "apiVersion": "v1",
-                    "type": "Opaque",
-                    "metadata": {"name": key[1], "namespace": key[0]},
-                    "data": SECRETS[key],
-                },
-            )
-        if parts == ["api", "v1", "nodes"]:
-            selector = parse_qs(url.query).get("labelSelector", [""])[0]
-            wanted = dict(item.split("=", 1) for item in selector.split(",") if item)
-            items = [
-                {
-                    "metadata": {"name": n["name"], "labels": n["labels"]},
-                    "status": {"allocatable": n["allocatable"]},
-                }
-                for n in NODES
-                if all(n["labels"].get(k) == v for k, v in wanted.items())
-            ]
-            return self._send(
-                200, {"kind": "NodeList", "apiVersion": "v1", "metadata": {}, "items": items}
-            )
-        return self._status(404, "NotFound")
+def node_objects():
+    return [
+        {
+            "metadata": {"name": n["name"], "labels": n["labels"]},
+            "status": {"allocatable": n["allocatable"]},
+        }
+        for n in NODES
+    ]
 
 
 @pytest.fixture(scope="module")
 def api():
-    server = HTTPServer(("127.0.0.1", 0), FakeKubernetesApiServer)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    double = FakeKubeApi(secret_data, node_objects)
     configuration = client.Configuration()
-    configuration.host = f"http://127.0.0.1:{server.server_port}"
+    configuration.host = double.url
     yield client.CoreV1Api(client.ApiClient(configuration))
-    server.shutdown()
+    double.stop()
 
 
 def test_secret_with_all_keys_passes_without_printing_values(api, capsys):
