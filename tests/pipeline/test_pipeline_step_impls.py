@@ -30,6 +30,29 @@ def plan(workspace):
     return validate_inputs(**run_params(workspace, run_id="job-1", num_gpus="2", base_spec=""))
 
 
+def export_int8(plan, model_path: str):
+    """Step 11 on the retrained model, into the run's export_int8 folder."""
+    return run_export_int8(
+        model_path=model_path,
+        spec_path=plan.retrain_spec,
+        results_dir=str(common.run_subdir(plan.run_dir, "export_int8")),
+    )
+
+
+def build_engine(plan, fp32, int8, metrics):
+    """Step 12 from the outputs of steps 10 and 11, into the run's tensorrt folder."""
+    return run_build_engine(
+        int8_model=int8.exported_model,
+        cal_cache=int8.cal_cache,
+        fp32_model=fp32.exported_model,
+        cal_data_file=int8.cal_tensorfile,
+        spec_path=plan.retrain_spec,
+        train_dir=plan.dataset_dir + "/train",
+        results_dir=str(common.run_subdir(plan.run_dir, "tensorrt")),
+        metrics=metrics,
+    )
+
+
 def train_for(plan, tmp_path, **kwargs):
     return run_train(
         spec_path=plan.train_spec,
@@ -168,11 +191,7 @@ def test_full_chain_after_training(plan, fake_tao, tmp_path, monkeypatch):
         "--data_type", "fp32", "-k", "nvidia_tlt",
     ]  # fmt: skip
 
-    int8 = run_export_int8(
-        model_path=retrained.model_path,
-        spec_path=plan.retrain_spec,
-        results_dir=str(common.run_subdir(plan.run_dir, "export_int8")),
-    )
+    int8 = export_int8(plan, retrained.model_path)
     calibration, export = fake_tao.calls()[-2:]
     assert calibration[0] == "calibration_tensorfile" and calibration[-2:] == ["-m", "4"]
     assert export[export.index("--data_type") + 1] == "int8"
@@ -180,16 +199,7 @@ def test_full_chain_after_training(plan, fake_tao, tmp_path, monkeypatch):
     assert Path(int8.cal_cache).is_file()
 
     engine_metrics = artifact(Metrics, tmp_path, "engine")
-    engine = run_build_engine(
-        int8_model=int8.exported_model,
-        cal_cache=int8.cal_cache,
-        fp32_model=fp32.exported_model,
-        cal_data_file=int8.cal_tensorfile,
-        spec_path=plan.retrain_spec,
-        train_dir=plan.dataset_dir + "/train",
-        results_dir=str(common.run_subdir(plan.run_dir, "tensorrt")),
-        metrics=engine_metrics,
-    )
+    engine = build_engine(plan, fp32, int8, engine_metrics)
     assert Path(engine).is_file() and engine_metrics.metadata["engine_size_mb"] > 0
     converter = fake_tao.calls()[-1]
     assert converter[0] == int8.exported_model
@@ -197,11 +207,7 @@ def test_full_chain_after_training(plan, fake_tao, tmp_path, monkeypatch):
     assert converter[converter.index("-t") + 1] == "int8"
 
     # Retrying a step must not trip over files of the previous attempt.
-    run_export_int8(
-        model_path=retrained.model_path,
-        spec_path=plan.retrain_spec,
-        results_dir=str(common.run_subdir(plan.run_dir, "export_int8")),
-    )
+    export_int8(plan, retrained.model_path)
 
 
 def test_prepare_skips_class_folders_and_converts_voc(tmp_path, make_voc):
@@ -265,11 +271,7 @@ def test_tao5_route_exports_onnx_once_and_builds_the_engine_with_gen_trt_engine(
     assert fp32.exported_model.endswith("model_fp32.onnx")
 
     calls_before = len(fake_tao.calls())
-    int8 = run_export_int8(
-        model_path=str(model),
-        spec_path=plan.retrain_spec,
-        results_dir=str(common.run_subdir(plan.run_dir, "export_int8")),
-    )
+    int8 = export_int8(plan, str(model))
     new_calls = fake_tao.calls()[calls_before:]
     # 5.0's export writes no calibration cache without --engine_file (app.py:242-244): step 11
     # only writes the TensorFile; the ONNX model is exported once, in step 10.
@@ -278,16 +280,7 @@ def test_tao5_route_exports_onnx_once_and_builds_the_engine_with_gen_trt_engine(
     assert Path(int8.cal_tensorfile).is_file()
 
     metrics = artifact(Metrics, tmp_path, "engine")
-    engine = run_build_engine(
-        int8_model=int8.exported_model,
-        cal_cache=int8.cal_cache,
-        fp32_model=fp32.exported_model,
-        cal_data_file=int8.cal_tensorfile,
-        spec_path=plan.retrain_spec,
-        train_dir=plan.dataset_dir + "/train",
-        results_dir=str(common.run_subdir(plan.run_dir, "tensorrt")),
-        metrics=metrics,
-    )
+    engine = build_engine(plan, fp32, int8, metrics)
     call = fake_tao.calls()[-1]
     # tao_deploy 5.0 (a285787) cv/classification_tf1/scripts/gen_trt_engine.py: -m (100-105),
     # -e (114-119) and -r (190-196) are required; INT8 flags at 121-171.
