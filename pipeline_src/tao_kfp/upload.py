@@ -599,38 +599,51 @@ class KfpApi:
             )
         return None
 
+    def _find_named(
+        self, what: str, name: str, setting: str, list_fn: Callable[..., Any], field: str, **scope
+    ) -> Any:
+        """The ``what`` called ``name`` in a list call's ``field``, filtered by display name."""
+        response = self.call(
+            f"look up {what} '{name}'",
+            list_fn,
+            filter=_display_name_filter(name),
+            page_size=100,
+            **scope,
+        )
+        return _named(getattr(response, field), name, what, setting)
+
     def find_pipeline(self, name: str) -> Any:
         """Returns the pipeline called ``name`` in our namespace, or None."""
-        response = self.call(
-            f"look up pipeline '{name}'",
+        return self._find_named(
+            "pipeline",
+            name,
+            "--pipeline-name (upload.pipelineName)",
             self.client.list_pipelines,
-            filter=_display_name_filter(name),
+            "pipelines",
             namespace=self.namespace,
-            page_size=100,
         )
-        return _named(response.pipelines, name, "pipeline", "--pipeline-name (upload.pipelineName)")
 
     def find_version(self, pipeline_id: str, name: str) -> Any:
         """Returns the version called ``name`` of the pipeline, or None."""
-        response = self.call(
-            f"look up pipeline version '{name}'",
+        return self._find_named(
+            "pipeline version",
+            name,
+            "--version-prefix",
             self.client.list_pipeline_versions,
+            "pipeline_versions",
             pipeline_id=pipeline_id,
-            filter=_display_name_filter(name),
-            page_size=100,
         )
-        return _named(response.pipeline_versions, name, "pipeline version", "--version-prefix")
 
     def find_experiment(self, name: str) -> Any:
         """Returns the experiment called ``name`` in our namespace, or None."""
-        response = self.call(
-            f"look up experiment '{name}'",
+        return self._find_named(
+            "experiment",
+            name,
+            "--experiment (upload.experiment)",
             self.client.list_experiments,
-            filter=_display_name_filter(name),
+            "experiments",
             namespace=self.namespace,
-            page_size=100,
         )
-        return _named(response.experiments, name, "experiment", "--experiment (upload.experiment)")
 
     def find_run(self, experiment_id: str, name: str) -> Any:
         """Returns a run called ``name`` in the experiment, or None."""
