@@ -295,9 +295,12 @@ def _chart_scenarios() -> list[Path]:
     return sorted((ROOT / "ci").glob("*.yaml")) + [ROOT / "hack" / "kind-values.yaml"]
 
 
-def _render_scenario(helm: str, values: Path) -> subprocess.CompletedProcess:
-    """`helm template` of a scenario in the namespace its `# helm-namespace:` line names: the
-    chart installs only where KFP runs the pipeline's pods."""
+def _render_scenario(values: Path) -> subprocess.CompletedProcess:
+    """`helm template` (with $HELM3; skips without it) of a scenario in the namespace its
+    `# helm-namespace:` line names: the chart installs only where KFP runs the pipeline's pods."""
+    helm = os.environ.get("HELM3")
+    if not helm:
+        pytest.skip("HELM3 is not set (make exports the pinned helm; or HELM3=/path/to/helm)")
     namespace = next(
         (
             line.split(":", 1)[1].strip()
@@ -318,10 +321,7 @@ def _render_scenario(helm: str, values: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("values", _chart_scenarios(), ids=lambda p: p.name)
 def test_chart_images_are_built_here_or_pinned(values):
-    helm = os.environ.get("HELM3")
-    if not helm:
-        pytest.skip("HELM3 is not set (make exports the pinned helm; or HELM3=/path/to/helm)")
-    rendered = _render_scenario(helm, values)
+    rendered = _render_scenario(values)
     refs = set()
     for doc in yaml.safe_load_all(rendered.stdout):
         if not doc:
@@ -432,10 +432,7 @@ def _json_instruction(name: str, instruction: str) -> list:
 
 @pytest.mark.parametrize("values", _chart_scenarios(), ids=lambda p: p.name)
 def test_chart_containers_run_the_tao_kfp_cli_whatever_the_image_entrypoint(values):
-    helm = os.environ.get("HELM3")
-    if not helm:
-        pytest.skip("HELM3 is not set (make exports the pinned helm; or HELM3=/path/to/helm)")
-    rendered = _render_scenario(helm, values)
+    rendered = _render_scenario(values)
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert re.search(r'^tao-kfp = "tao_kfp\.cli:main"$', pyproject, re.M)
     tools_entrypoint = _json_instruction("tools", "ENTRYPOINT")
