@@ -64,6 +64,17 @@ def train_for(plan, tmp_path, **kwargs):
     )
 
 
+def evaluate(plan, trained, **kwargs):
+    """Evaluates a train_for result into the run's evaluate folder."""
+    return run_evaluate(
+        spec_path=plan.train_spec,
+        model_path=trained.model_path,
+        results_dir=str(common.run_subdir(plan.run_dir, "evaluate")),
+        classmap=trained.classmap,
+        **kwargs,
+    )
+
+
 def test_train_finds_the_newest_checkpoint_and_reports_curves(plan, fake_tao, tmp_path):
     metrics, report = artifact(Metrics, tmp_path, "m"), artifact(HTML, tmp_path, "r.html")
     result = train_for(plan, tmp_path, metrics=metrics, report_html=report)
@@ -107,14 +118,7 @@ def test_full_chain_after_training(plan, fake_tao, tmp_path, monkeypatch):
 
     metrics = artifact(Metrics, tmp_path, "eval")
     confusion = artifact(ClassificationMetrics, tmp_path, "cm")
-    evaluation = run_evaluate(
-        spec_path=plan.train_spec,
-        model_path=trained.model_path,
-        results_dir=str(common.run_subdir(plan.run_dir, "evaluate")),
-        classmap=trained.classmap,
-        metrics=metrics,
-        classification_metrics=confusion,
-    )
+    evaluation = evaluate(plan, trained, metrics=metrics, classification_metrics=confusion)
     eval_spec = spec_module.load_spec(Path(plan.run_dir) / "evaluate" / "spec.cfg")
     assert eval_spec.eval_config.model_path == trained.model_path
     # From per-image predictions: 6 test images, the fake gets the first (a cat) wrong as fox.
@@ -303,24 +307,14 @@ def test_tao3_evaluate_refuses_to_run_without_a_key(plan, fake_tao, tmp_path):
     trained = train_for(plan, tmp_path)
     calls = len(fake_tao.calls())
     with pytest.raises(TaoCommandError, match="require -k"):
-        run_evaluate(
-            spec_path=plan.train_spec,
-            model_path=trained.model_path,
-            results_dir=str(common.run_subdir(plan.run_dir, "evaluate")),
-            classmap=trained.classmap,
-        )
+        evaluate(plan, trained)
     assert len(fake_tao.calls()) == calls, "TAO is not started"
 
 
 def test_tao5_evaluate_runs_without_a_key(plan, fake_tao, monkeypatch, tmp_path):
     monkeypatch.setenv("TAO_VERSION", "5")
     trained = train_for(plan, tmp_path)
-    result = run_evaluate(
-        spec_path=plan.train_spec,
-        model_path=trained.model_path,
-        results_dir=str(common.run_subdir(plan.run_dir, "evaluate")),
-        classmap=trained.classmap,
-    )
+    result = evaluate(plan, trained)
     assert result.top1_accuracy == pytest.approx(5 / 6)
     assert all("-k" not in call for call in fake_tao.calls())
 
@@ -348,14 +342,7 @@ def test_101_class_evaluation_is_exact_and_names_are_attributed(
     )
     metrics = artifact(Metrics, tmp_path, "eval")
     confusion = artifact(ClassificationMetrics, tmp_path, "cm")
-    result = run_evaluate(
-        spec_path=plan.train_spec,
-        model_path=trained.model_path,
-        results_dir=str(common.run_subdir(plan.run_dir, "evaluate")),
-        classmap=trained.classmap,
-        metrics=metrics,
-        classification_metrics=confusion,
-    )
+    result = evaluate(plan, trained, metrics=metrics, classification_metrics=confusion)
     ordered = sorted(names)
     first, last = ordered[0], ordered[-1]  # the fake predicts the first test image as `last`
     assert result.class_names == ordered and len(result.confusion_matrix) == 101
