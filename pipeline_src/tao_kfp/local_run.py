@@ -365,7 +365,8 @@ def run_local(
             :func:`local_environment` of the workspace and ``tao_version``.
 
     Raises:
-        LocalRunError: The run cannot start (the dataset folder does not exist).
+        LocalRunError: The run cannot start (the dataset folder does not exist, the output
+            folder cannot be created).
     """
     from kfp import components, local
 
@@ -378,7 +379,13 @@ def run_local(
     out = Path(output_dir).resolve()
     workspace = out / "workspace"
     pipeline_root = out / "pipeline-root"
-    pipeline_root.mkdir(parents=True, exist_ok=True)
+    try:
+        pipeline_root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise LocalRunError(
+            f"--output {output_dir}: cannot create {pipeline_root} ({error.strerror}). "
+            "Give a folder this user can write."
+        ) from None
     # A run reports only itself: nothing of an earlier run in this folder may be read back.
     for stale in ("summary.json", "report.html"):
         (out / stale).unlink(missing_ok=True)

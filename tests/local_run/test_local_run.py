@@ -280,6 +280,15 @@ def test_a_dataset_path_that_does_not_exist_is_named(tmp_path, capsys):
     assert f"--dataset {missing}" in error and "is not a folder" in error
 
 
+def test_an_output_folder_that_cannot_be_created_is_named(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    out = blocker / "out"  # under a file: no user can create it, root included
+    assert cli.main(["run-local", "--output", str(out), "--dataset", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert f"--output {out}" in error and "Traceback" not in error
+
+
 def test_a_corrupt_test_image_stops_the_run_at_its_first_step(tmp_path):
     root = _dataset(tmp_path / "pets")
     good = (root / "test" / "dog" / "001.png").read_bytes()
