@@ -270,8 +270,12 @@ def per_class_table(before: Optional[Evaluation], after: Optional[Evaluation]) -
     return _table(header, rows)
 
 
-def trade_off_table(summary, benchmark: Optional[Dict[str, float]]) -> str:
-    """Parameters, sizes and accuracy before and after pruning, and the engine's speed."""
+def trade_off_table(summary, benchmark: Optional[Dict[str, float]], fp32_export: str = "") -> str:
+    """Parameters, sizes and accuracy before and after pruning, and the engine's speed.
+
+    ``fp32_export`` is step 10's file: a ``.onnx`` one is the TAO 5 route, which exports the
+    ONNX model once and builds the INT8 engine from it (no INT8 export, no ``.etlt``).
+    """
     sizes = summary.model_sizes_mb
     rows = [
         ["parameters", summary.parameters_before_pruning, summary.parameters_after_pruning],
@@ -283,13 +287,27 @@ def trade_off_table(summary, benchmark: Optional[Dict[str, float]]) -> str:
         ["top-1 accuracy on test", summary.accuracy_before_pruning, summary.accuracy_after_pruning],
     ]
     table = _table(["", "before pruning", "after pruning + retraining"], rows)
-    exports = _table(
-        ["deployable file", "size (MB)"],
-        [
+    onnx_route = fp32_export.endswith(".onnx")
+    if onnx_route:
+        files = [["ONNX export, FP32 (.onnx)", _mb(sizes.get("exported_fp32"))]]
+        note = (
+            "TAO 5 exports the FP32 ONNX model once; <code>gen_trt_engine</code> calibrates "
+            "and quantizes it into the INT8 engine, which is why the engine is the small file."
+        )
+    else:
+        files = [
             ["ONNX export, FP32 (.etlt)", _mb(sizes.get("exported_fp32"))],
             ["ONNX export, INT8 (.etlt)", _mb(sizes.get("exported_int8"))],
-            ["INT8 engine", _mb(sizes.get("engine_int8"))],
-        ],
+        ]
+        note = (
+            "Why the INT8 ONNX export is the size of the FP32 one: "
+            "<code>export --data_type int8</code> writes the same FP32 graph plus a calibration "
+            "cache (per-tensor ranges); the 8-bit weights only exist in the engine the converter "
+            "builds from both, which is why the engine is the small file."
+        )
+    exports = _table(
+        ["deployable file", "size (MB)"],
+        files + [["INT8 engine", _mb(sizes.get("engine_int8"))]],
     )
     speed = "<p>The engine was not built.</p>"
     if benchmark:
@@ -302,10 +320,7 @@ def trade_off_table(summary, benchmark: Optional[Dict[str, float]]) -> str:
     return (
         f'<div class="row"><div>{table}<p>Parameters kept: '
         f"<b>{readable(summary.pruning_ratio)}</b></p></div><div>{exports}</div></div>{speed}"
-        '<p class="note">Why the INT8 ONNX export is the size of the FP32 one: '
-        "<code>export --data_type int8</code> writes the same FP32 graph plus a calibration "
-        "cache (per-tensor ranges); the 8-bit weights only exist in the engine the converter "
-        "builds from both, which is why the engine is the small file.</p>"
+        f'<p class="note">{note}</p>'
     )
 
 
@@ -368,7 +383,11 @@ def render(summary, outputs: Dict[str, Dict[str, Any]]) -> str:
         after = read_evaluation(outputs.get("re-evaluate", {}))
         parts += [
             "<h2>Pruning trade-off</h2>",
-            trade_off_table(summary, engine_benchmark(experiment_dir)),
+            trade_off_table(
+                summary,
+                engine_benchmark(experiment_dir),
+                str(outputs.get("export-fp32", {}).get("parameters", {}).get("Output", "")),
+            ),
             "<h2>Test-set scores before and after pruning</h2>",
             '<div class="row">'
             + "".join(

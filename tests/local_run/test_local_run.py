@@ -356,3 +356,28 @@ def test_a_step_that_wrote_no_outputs_is_not_a_success():
     ]
     outputs = {"train": {"parameters": {}, "artifacts": {}}}
     assert _silent_successes(spec, steps, outputs) == {"evaluate"}
+
+
+@pytest.mark.parametrize(
+    ("fp32_export", "shown", "not_shown"),
+    [
+        ("/ws/export/model_fp32.etlt", ["FP32 (.etlt)", "INT8 (.etlt)", "same FP32 graph"], []),
+        (
+            "/ws/export/model_fp32.onnx",  # TAO 5: one ONNX export, the engine is INT8
+            ["FP32 (.onnx)", "gen_trt_engine"],
+            [".etlt", "INT8 ONNX export", "same FP32 graph"],
+        ),
+    ],
+)
+def test_the_report_names_the_export_files_of_each_tao_route(fp32_export, shown, not_shown):
+    from tao_kfp.local_report import trade_off_table
+
+    summary = local_run.LocalRunSummary(
+        status="SUCCESS", output_dir="/out", pipeline_seconds=1.0, backend_seconds=1.0,
+        model_sizes_mb={"exported_fp32": 19.5, "engine_int8": 4.9},
+    )  # fmt: skip
+    page = trade_off_table(summary, None, fp32_export)
+    for text in shown:
+        assert text in page
+    for text in not_shown:
+        assert text not in page
