@@ -157,9 +157,16 @@ def training_curves(experiment_dir: Optional[Path]) -> str:
         if not rows:
             continue
         epochs = [offset + row["epoch"] for row in rows]
+        marker = "o" if len(rows) == 1 else None  # a line through one point draws nothing
         for axes, key in ((acc_axes, "acc"), (loss_axes, "loss")):
-            axes.plot(epochs, [r[key] for r in rows], "-", label=f"{name} ({key})")
-            axes.plot(epochs, [r[f"val_{key}"] for r in rows], "--", label=f"{name} (val_{key})")
+            axes.plot(epochs, [r[key] for r in rows], "-", marker=marker, label=f"{name} ({key})")
+            axes.plot(
+                epochs,
+                [r[f"val_{key}"] for r in rows],
+                "--",
+                marker=marker,
+                label=f"{name} (val_{key})",
+            )
         offset = epochs[-1]
     if runs["train"] and runs["retrain"]:
         for axes in (acc_axes, loss_axes):

@@ -381,3 +381,23 @@ def test_the_report_names_the_export_files_of_each_tao_route(fp32_export, shown,
         assert text in page
     for text in not_shown:
         assert text not in page
+
+
+def test_a_one_epoch_retraining_is_visible_in_the_training_curves(tmp_path, monkeypatch):
+    from tao_kfp import local_report
+
+    header = "epoch,acc,loss,lr,val_acc,val_loss\n"
+    for name, epochs in (("train", 2), ("retrain", 1)):  # run-local --retrain-epochs 1
+        (tmp_path / name).mkdir()
+        rows = "".join(
+            f"{e},0.{e}5,0.{9 - e},0.01,0.{e}4,0.{8 - e}\n" for e in range(1, epochs + 1)
+        )
+        (tmp_path / name / "training.csv").write_text(header + rows)
+    figures = []
+    monkeypatch.setattr(local_report, "_png", lambda figure: figures.append(figure) or "")
+    local_report.training_curves(tmp_path)
+    lines = [line for axes in figures[0].axes for line in axes.get_lines()]
+    retrain = [line for line in lines if line.get_label().startswith("retrain")]
+    assert len(retrain) == 4
+    for line in retrain:  # one point: drawn only as a marker
+        assert line.get_marker() not in (None, "None", "", " ")
