@@ -126,8 +126,10 @@ def confusion_heatmap(evaluation: Evaluation, title: str) -> str:
     side = min(3 + 0.45 * size, 9)
     figure, axes = plt.subplots(figsize=(side, side * 0.9))
     image = axes.imshow(evaluation.confusion_matrix, cmap="Blues")
-    axes.set_xticks(range(size), evaluation.class_names, rotation=90 if size > 12 else 0)
-    axes.set_yticks(range(size), evaluation.class_names)
+    # Folder names are plain text: a "$" would start matplotlib's mathtext (and can fail it).
+    names = [name.replace("$", r"\$") for name in evaluation.class_names]
+    axes.set_xticks(range(size), names, rotation=90 if size > 12 else 0)
+    axes.set_yticks(range(size), names)
     axes.set_xlabel("predicted class")
     axes.set_ylabel("true class")
     axes.set_title(title)

@@ -401,3 +401,20 @@ def test_a_one_epoch_retraining_is_visible_in_the_training_curves(tmp_path, monk
     assert len(retrain) == 4
     for line in retrain:  # one point: drawn only as a marker
         assert line.get_marker() not in (None, "None", "", " ")
+
+
+def test_class_names_with_dollar_signs_are_drawn_as_written(monkeypatch):
+    from matplotlib import cbook
+
+    from tao_kfp import local_report
+
+    names = ["cost $5 to $9", r"x $\frac$", "a__b 2"]  # folder names, not math
+    figures = []
+    monkeypatch.setattr(local_report, "_png", lambda figure: figures.append(figure) or "")
+    evaluation = local_report.Evaluation(names, [[1, 0, 0], [0, 1, 0], [0, 0, 1]])
+    local_report.confusion_heatmap(evaluation, "before pruning")
+    figures[0].canvas.draw()  # mathtext would misdraw the first name and fail on the second
+    axes = figures[0].axes[0]
+    for labels in (axes.get_xticklabels(), axes.get_yticklabels()):
+        assert [label.get_text().replace("\\$", "$") for label in labels] == names
+        assert not any(cbook.is_math_text(label.get_text()) for label in labels)
