@@ -476,6 +476,8 @@ def run_local(
             if failed_step in silent
             else meaningful_error(tail.lines.get(failed_step, ()))
         )
+        # Steps see the dataset through its workspace link: name the folder the user gave.
+        summary.error = summary.error.replace(str(workspace / data.dataset_path), data.source)
     elif failed:
         summary.error = f"only {len(steps)} of {task_count} steps ran; see the log above."
     else:

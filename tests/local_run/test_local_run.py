@@ -300,6 +300,16 @@ def test_a_corrupt_test_image_stops_the_run_at_its_first_step(tmp_path):
     assert "1 unreadable image(s)" in summary.error and "002.png" in summary.error
 
 
+def test_a_dataset_error_names_the_folder_the_user_gave(tmp_path):
+    root = _dataset(tmp_path / "pets")
+    shutil.rmtree(root / "val" / "dog")
+    summary = local_run.run_local(tmp_path / "out", dataset=root)
+    assert summary.failed_step == "validate-inputs"
+    assert f"{root / 'val'} lacks class folders ['dog']" in summary.error
+    assert "workspace/data" not in summary.error
+    assert str(root / "val") in (tmp_path / "out" / "report.html").read_text()
+
+
 def test_a_failed_run_after_a_successful_one_reports_only_itself(demo_run, tmp_path, capsys):
     out = tmp_path / "out"
     shutil.copytree(demo_run[0], out, symlinks=True)  # a folder a successful run left
