@@ -128,7 +128,8 @@ def run_tao(
     """
     all_secrets = _all_secrets(secrets)
     command = command_prefix(command_env) + [str(a) for a in args]
-    shown = redact(shlex.join(command), all_secrets)
+    # Each word before quoting: shlex.join would split a key holding a ' across quotes.
+    shown = shlex.join(redact(word, all_secrets) for word in command)
     print(f"+ {shown}", flush=True)
     env = dict(os.environ)
     # TAO 5 sends telemetry after each task; a training cluster should not phone home.

@@ -27,6 +27,18 @@ def test_output_is_streamed_and_returned_with_secrets_redacted(monkeypatch, caps
     assert "+ " in printed and "****" in printed.splitlines()[0]  # the echoed command too
 
 
+@pytest.mark.parametrize("key", ["it's-my key", 'a"b$c d', "plain"])
+def test_the_echoed_command_hides_a_key_that_needs_quoting(monkeypatch, capsys, key):
+    monkeypatch.setenv("TAO_ENTRYPOINT", ECHO)
+    monkeypatch.setenv("TAO_MODEL_KEY", key)
+    with pytest.raises(TaoCommandError) as error:
+        run_tao(["import sys; sys.exit(1)", "-k", key])
+    printed = capsys.readouterr().out
+    for text in (printed, str(error.value)):
+        assert "-k '****'" in text or "-k ****" in text
+        assert "my key" not in text and "b$c" not in text and "plain" not in text
+
+
 def test_explicit_secrets_are_redacted(monkeypatch, capsys):
     monkeypatch.setenv("TAO_ENTRYPOINT", ECHO)
     output = run_tao(["print('token abc123xyz')"], secrets=["abc123xyz"])
