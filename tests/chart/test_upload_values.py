@@ -129,3 +129,15 @@ def test_run_params_that_fit_render_as_json(helm, chart_dir, tmp_path):
     upload = args_of(one(parse_docs(result.stdout), "Job", f"{FULL}-upload"))
     [params] = [a.split("=", 1)[1] for a in upload if a.startswith("--run-params=")]
     assert json.loads(params) == {"dataset_path": "data/digits", "epochs": 5, "learning_rate": 0.01}
+
+
+def test_rollback_rewrites_the_spec_before_the_upload_moves_the_schedule_back(helm, chart_dir):
+    # The pipeline reads specs/<fileName> at run time: after `helm rollback` the recurring run
+    # is back on the older version, so the spec must be back to the older specs.overrides too.
+    result = render(helm, chart_dir, [DEFAULT])
+    assert result.returncode == 0, result.stderr
+    docs = parse_docs(result.stdout)
+    init = one(docs, "Job", f"{FULL}-workspace-init")["metadata"]["annotations"]
+    upload = one(docs, "Job", f"{FULL}-upload")["metadata"]["annotations"]
+    assert "post-rollback" in init["helm.sh/hook"].split(",")
+    assert int(init["helm.sh/hook-weight"]) < int(upload["helm.sh/hook-weight"])
