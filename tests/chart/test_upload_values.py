@@ -4,6 +4,7 @@ and the recurring-run lifecycle hooks (post-rollback, pre-delete), under Helm 3 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from chart_helpers import CI_DIR, RELEASE, find, namespace_of, one, parse_docs, template_args
@@ -141,3 +142,19 @@ def test_rollback_rewrites_the_spec_before_the_upload_moves_the_schedule_back(he
     upload = one(docs, "Job", f"{FULL}-upload")["metadata"]["annotations"]
     assert "post-rollback" in init["helm.sh/hook"].split(",")
     assert int(init["helm.sh/hook-weight"]) < int(upload["helm.sh/hook-weight"])
+
+
+def test_readme_install_commands_give_helm_a_timeout_longer_than_the_upload_job(helm, chart_dir):
+    # Helm waits --timeout (default 5m) for each hook Job: the README's own install commands
+    # must follow its "Install timeouts" advice for the default values they install with.
+    result = render(helm, chart_dir, [DEFAULT])
+    assert result.returncode == 0, result.stderr
+    deadline = one(parse_docs(result.stdout), "Job", f"{FULL}-upload")["spec"][
+        "activeDeadlineSeconds"
+    ]
+    readme = (chart_dir / "README.md").read_text()
+    commands = re.findall(r"helm install tao dist/(?:[^\n\\]|\\\n)*", readme)
+    assert commands
+    for command in commands:
+        timeout = re.search(r"--timeout (\d+)m", command)
+        assert timeout and int(timeout.group(1)) * 60 > deadline, command
