@@ -158,3 +158,12 @@ def test_readme_install_commands_give_helm_a_timeout_longer_than_the_upload_job(
     for command in commands:
         timeout = re.search(r"--timeout (\d+)m", command)
         assert timeout and int(timeout.group(1)) * 60 > deadline, command
+
+
+def test_multi_user_without_namespace_names_only_that_fix(helm, chart_dir):
+    # The profile namespace is the one missing value; the in-cluster kfp.host does name KFP's
+    # namespace, and standalone-KFP advice (set kfp.pipelineNamespace) would mislead.
+    result = render(helm, chart_dir, [DEFAULT], **{"kfp.mode": "multiUser"})
+    assert result.returncode != 0
+    assert "kfp.namespace is empty but kfp.mode is multiUser" in result.stderr
+    assert "standalone" not in result.stderr and "does not name" not in result.stderr
