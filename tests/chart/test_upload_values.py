@@ -167,3 +167,16 @@ def test_multi_user_without_namespace_names_only_that_fix(helm, chart_dir):
     assert result.returncode != 0
     assert "kfp.namespace is empty but kfp.mode is multiUser" in result.stderr
     assert "standalone" not in result.stderr and "does not name" not in result.stderr
+
+
+def test_readme_install_timeouts_cover_the_init_jobs_dataset_download(helm, chart_dir):
+    # With a dataset URL the init Job (a hook Helm waits --timeout for, like the upload) may run
+    # up to its own deadline, far beyond the 20m the upload table recommends.
+    result = render(helm, chart_dir, [DEFAULT], **{"workspace.init.datasetUrl": "https://x/d.tgz"})
+    assert result.returncode == 0, result.stderr
+    init = one(parse_docs(result.stdout), "Job", f"{FULL}-workspace-init")
+    assert init["spec"]["activeDeadlineSeconds"] > 20 * 60
+    readme = (chart_dir / "README.md").read_text()
+    section = readme.split("### Install timeouts", 1)[1].split("\n### ", 1)[0]
+    assert "workspace.init.datasetUrl" in section
+    assert "workspace.init.activeDeadlineSeconds" in section
