@@ -571,11 +571,14 @@ def run(args) -> int:
             f"tao-kfp render: invalid environment config {args.config}:\n{error}", file=sys.stderr
         )
         return 2
-    except (ValueError, yaml.YAMLError) as error:
+    except yaml.YAMLError as error:
         reason = " ".join(str(error).split())
         print(
             f"tao-kfp render: invalid environment config {args.config}: {reason}", file=sys.stderr
         )
+        return 2
+    except ValueError as error:  # names the file itself
+        print(f"tao-kfp render: invalid environment config: {error}", file=sys.stderr)
         return 2
     except OSError as error:
         print(f"tao-kfp render: --config {args.config}: {error.strerror}", file=sys.stderr)
