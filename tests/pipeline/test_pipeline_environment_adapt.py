@@ -285,6 +285,7 @@ def test_secret_values_never_reach_the_package(monkeypatch, tmp_path):
         ("missing-config", "no-such-env.yaml"),
         ("config-is-a-folder", "--config"),
         ("config-not-yaml", "bad.yaml"),
+        ("config-empty", "empty.yaml"),
         ("missing-package", "no-such-pipeline.yaml"),
         ("package-not-a-pipeline", "not a compiled KFP pipeline"),
         ("out-in-missing-folder", "no-such-dir"),
@@ -303,6 +304,9 @@ def test_render_cli_bad_paths_give_one_line_not_a_traceback(tmp_path, capsys, ca
     elif case == "config-not-yaml":
         (tmp_path / "bad.yaml").write_text("gpu: [\n")
         args["--config"] = str(tmp_path / "bad.yaml")
+    elif case == "config-empty":
+        (tmp_path / "empty.yaml").write_text("")
+        args["--config"] = str(tmp_path / "empty.yaml")
     elif case == "missing-package":
         args["--package"] = str(tmp_path / "no-such-pipeline.yaml")
     elif case == "package-not-a-pipeline":
@@ -312,4 +316,4 @@ def test_render_cli_bad_paths_give_one_line_not_a_traceback(tmp_path, capsys, ca
     assert main(["render", *[part for item in args.items() for part in item]]) == 2
     err = capsys.readouterr().err
     assert err.startswith("tao-kfp render: ") and expected in err
-    assert "Traceback" not in err
+    assert "Traceback" not in err and err.count(expected) == 1
