@@ -131,7 +131,9 @@ workspace claim, the NGC Secrets and everything that mounts the claim must be in
 runs the pipeline's pods: KFP's own namespace for standalone KFP, the profile namespace for multi-user KFP
 (/work/shared/reference/kfp-backend.md "Where pipeline pods run"). */}}
 {{- $podNamespace := include "tao-kfp.pipelineNamespace" . }}
-{{- if not $podNamespace }}
+{{- if and (eq $k.mode "multiUser") (not $podNamespace) }}
+{{- /* An empty kfp.namespace: reported above with its own fix. */}}
+{{- else if not $podNamespace }}
 {{- $errors = append $errors (printf "kfp.pipelineNamespace is empty and kfp.host (%s) does not name KFP's namespace (<service>.<namespace>.svc...): standalone KFP runs every pipeline pod in its own namespace (usually kubeflow), where the workspace claim and Secrets must be; set kfp.pipelineNamespace to it and install there with -n" $k.host) }}
 {{- else if ne $podNamespace .Release.Namespace }}
 {{- if eq $k.mode "multiUser" }}

@@ -571,11 +571,37 @@ def run(args) -> int:
             f"tao-kfp render: invalid environment config {args.config}:\n{error}", file=sys.stderr
         )
         return 2
-    except (ValueError, yaml.YAMLError) as error:
+    except yaml.YAMLError as error:
+        reason = " ".join(str(error).split())
+        print(
+            f"tao-kfp render: invalid environment config {args.config}: {reason}", file=sys.stderr
+        )
+        return 2
+    except ValueError as error:  # names the file itself
         print(f"tao-kfp render: invalid environment config: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        print(f"tao-kfp render: --config {args.config}: {error.strerror}", file=sys.stderr)
+        return 2
     package = args.package or shipped_file(PIPELINE_PACKAGE)
-    docs = adapt_package(load_package(package), env)
+    try:
+        docs = load_package(package)
+    except OSError as error:
+        print(f"tao-kfp render: --package {package}: {error.strerror}", file=sys.stderr)
+        return 2
+    except yaml.YAMLError as error:
+        reason = " ".join(str(error).split())
+        print(f"tao-kfp render: --package {package} is not valid YAML: {reason}", file=sys.stderr)
+        return 2
+    first = docs[0] if docs else None
+    if not isinstance(first, dict) or "deploymentSpec" not in first or "root" not in first:
+        print(
+            f"tao-kfp render: --package {package} is not a compiled KFP pipeline (no "
+            "deploymentSpec and root); pass the YAML that `tao-kfp compile` writes",
+            file=sys.stderr,
+        )
+        return 2
+    docs = adapt_package(docs, env)
     if args.kfp_version:
         try:
             docs, lost = adapt_for_backend(docs, KfpBackend.parse(args.kfp_version))
@@ -588,6 +614,10 @@ def run(args) -> int:
     if args.out == "-":
         sys.stdout.write(text)
     else:
-        Path(args.out).write_text(text)
+        try:
+            Path(args.out).write_text(text)
+        except OSError as error:
+            print(f"tao-kfp render: --out {args.out}: {error.strerror}", file=sys.stderr)
+            return 2
         print(f"wrote {args.out} (adapted from {package})", file=sys.stderr)
     return 0

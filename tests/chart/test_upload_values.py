@@ -4,6 +4,7 @@ and the recurring-run lifecycle hooks (post-rollback, pre-delete), under Helm 3 
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from chart_helpers import CI_DIR, RELEASE, find, namespace_of, one, parse_docs, template_args
@@ -129,3 +130,53 @@ def test_run_params_that_fit_render_as_json(helm, chart_dir, tmp_path):
     upload = args_of(one(parse_docs(result.stdout), "Job", f"{FULL}-upload"))
     [params] = [a.split("=", 1)[1] for a in upload if a.startswith("--run-params=")]
     assert json.loads(params) == {"dataset_path": "data/digits", "epochs": 5, "learning_rate": 0.01}
+
+
+def test_rollback_rewrites_the_spec_before_the_upload_moves_the_schedule_back(helm, chart_dir):
+    # The pipeline reads specs/<fileName> at run time: after `helm rollback` the recurring run
+    # is back on the older version, so the spec must be back to the older specs.overrides too.
+    result = render(helm, chart_dir, [DEFAULT])
+    assert result.returncode == 0, result.stderr
+    docs = parse_docs(result.stdout)
+    init = one(docs, "Job", f"{FULL}-workspace-init")["metadata"]["annotations"]
+    upload = one(docs, "Job", f"{FULL}-upload")["metadata"]["annotations"]
+    assert "post-rollback" in init["helm.sh/hook"].split(",")
+    assert int(init["helm.sh/hook-weight"]) < int(upload["helm.sh/hook-weight"])
+
+
+def test_readme_install_commands_give_helm_a_timeout_longer_than_the_upload_job(helm, chart_dir):
+    # Helm waits --timeout (default 5m) for each hook Job: the README's own install commands
+    # must follow its "Install timeouts" advice for the default values they install with.
+    result = render(helm, chart_dir, [DEFAULT])
+    assert result.returncode == 0, result.stderr
+    deadline = one(parse_docs(result.stdout), "Job", f"{FULL}-upload")["spec"][
+        "activeDeadlineSeconds"
+    ]
+    readme = (chart_dir / "README.md").read_text()
+    commands = re.findall(r"helm install tao dist/(?:[^\n\\]|\\\n)*", readme)
+    assert commands
+    for command in commands:
+        timeout = re.search(r"--timeout (\d+)m", command)
+        assert timeout and int(timeout.group(1)) * 60 > deadline, command
+
+
+def test_multi_user_without_namespace_names_only_that_fix(helm, chart_dir):
+    # The profile namespace is the one missing value; the in-cluster kfp.host does name KFP's
+    # namespace, and standalone-KFP advice (set kfp.pipelineNamespace) would mislead.
+    result = render(helm, chart_dir, [DEFAULT], **{"kfp.mode": "multiUser"})
+    assert result.returncode != 0
+    assert "kfp.namespace is empty but kfp.mode is multiUser" in result.stderr
+    assert "standalone" not in result.stderr and "does not name" not in result.stderr
+
+
+def test_readme_install_timeouts_cover_the_init_jobs_dataset_download(helm, chart_dir):
+    # With a dataset URL the init Job (a hook Helm waits --timeout for, like the upload) may run
+    # up to its own deadline, far beyond the 20m the upload table recommends.
+    result = render(helm, chart_dir, [DEFAULT], **{"workspace.init.datasetUrl": "https://x/d.tgz"})
+    assert result.returncode == 0, result.stderr
+    init = one(parse_docs(result.stdout), "Job", f"{FULL}-workspace-init")
+    assert init["spec"]["activeDeadlineSeconds"] > 20 * 60
+    readme = (chart_dir / "README.md").read_text()
+    section = readme.split("### Install timeouts", 1)[1].split("\n### ", 1)[0]
+    assert "workspace.init.datasetUrl" in section
+    assert "workspace.init.activeDeadlineSeconds" in section

@@ -277,3 +277,43 @@ def test_secret_values_never_reach_the_package(monkeypatch, tmp_path):
             words += [v["value"] for v in container.get("env", [])]
             assert not any(SENTINEL in word for word in words)
         assert "TAO_MODEL_KEY" in text  # referenced by name only
+
+
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("missing-config", "no-such-env.yaml"),
+        ("config-is-a-folder", "--config"),
+        ("config-not-yaml", "bad.yaml"),
+        ("config-empty", "empty.yaml"),
+        ("missing-package", "no-such-pipeline.yaml"),
+        ("package-not-a-pipeline", "not a compiled KFP pipeline"),
+        ("out-in-missing-folder", "no-such-dir"),
+    ],
+)
+def test_render_cli_bad_paths_give_one_line_not_a_traceback(tmp_path, capsys, case, expected):
+    from tao_kfp.cli import main
+
+    config = tmp_path / "env.yaml"
+    config.write_text(non_default_env().to_yaml())
+    args = {"--config": str(config), "--out": str(tmp_path / "out.yaml")}
+    if case == "missing-config":
+        args["--config"] = str(tmp_path / "no-such-env.yaml")
+    elif case == "config-is-a-folder":
+        args["--config"] = str(tmp_path)
+    elif case == "config-not-yaml":
+        (tmp_path / "bad.yaml").write_text("gpu: [\n")
+        args["--config"] = str(tmp_path / "bad.yaml")
+    elif case == "config-empty":
+        (tmp_path / "empty.yaml").write_text("")
+        args["--config"] = str(tmp_path / "empty.yaml")
+    elif case == "missing-package":
+        args["--package"] = str(tmp_path / "no-such-pipeline.yaml")
+    elif case == "package-not-a-pipeline":
+        args["--package"] = str(config)
+    elif case == "out-in-missing-folder":
+        args["--out"] = str(tmp_path / "no-such-dir" / "out.yaml")
+    assert main(["render", *[part for item in args.items() for part in item]]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tao-kfp render: ") and expected in err
+    assert "Traceback" not in err and err.count(expected) == 1
