@@ -84,13 +84,6 @@ def spec_arch(spec_path: str | Path) -> str:
     return spec_module.load_spec(spec_path).model_config.arch
 
 
-def spec_input_dims(spec_path: str | Path) -> str:
-    """The ``model_config.input_image_size`` ("C,H,W") of a spec file."""
-    from tao_kfp import spec as spec_module
-
-    return spec_module.load_spec(spec_path).model_config.input_image_size
-
-
 def log_metrics(metrics, values: Dict[str, Optional[float]]) -> None:
     """Logs each non-None value to a kfp Metrics artifact (None when the caller has none)."""
     if metrics is None:
