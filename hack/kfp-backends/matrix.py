@@ -38,8 +38,8 @@ def package_rows(out: Path, version: str):
     for log in logs:
         name = log.name[: -len(".render.log")]
         said = [line for line in log.read_text().splitlines() if line.strip()]
-        lost = [line.split(": ", 1)[1] for line in said if re.match(r"^KFP \S+: ", line)]
-        lost = [line for line in lost if line != "nothing lost" and not line.startswith("package as")]
+        lost = [line.split(": ", 1)[1] for line in said if re.match(r"^KFP [^:]+: ", line)]
+        lost = [line for line in lost if line != "nothing lost" and not line.startswith("package")]
         if not (vdir / "packages" / f"{name}.yaml").exists():
             yield name, {c: "refused" for c in COLUMNS}, [], said[-1:] if said else ["refused"]
             continue
@@ -49,7 +49,8 @@ def package_rows(out: Path, version: str):
             continue
         package = result.get("packages", {}).get(name)
         if package is None:
-            yield name, {c: "FAIL" for c in COLUMNS}, lost, ["harness did not run (see go-test.log)"]
+            notes = ["harness did not run (see go-test.log)"]
+            yield name, {c: "FAIL" for c in COLUMNS}, lost, notes
             continue
         cells, notes = {}, []
         for column in COLUMNS:
@@ -97,7 +98,7 @@ def main(argv) -> int:
         start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
         new = text[:start] + "\n" + table + text[end:]
         if check and new != text:
-            print(f"{readme}: the KFP backend table is stale; run make kfp-backends", file=sys.stderr)
+            print(f"{readme}: KFP backend table is stale; run make kfp-backends", file=sys.stderr)
             return 1
         if not check:
             readme.write_text(new)

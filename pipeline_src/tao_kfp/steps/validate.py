@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import json
 import re
+import time
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -446,7 +448,11 @@ def validate_inputs(
         prune_threshold=prune_threshold,
         num_gpus=num_gpus,
     )
-    if not run_id or "/" in run_id:
+    if not run_id or run_id.startswith("{{"):
+        # KFP before 2.5.0 substitutes no run id (tao_kfp.kfp_backends): name the folder here,
+        # unique per run, and hand it on to every step as run_dir.
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    if "/" in run_id:
         errors.append(f"run id {run_id!r} is not usable as a folder name.")
     run_dir = root / "experiments" / run_id
 
