@@ -85,6 +85,9 @@ test: lint check-generated ## Everything CI runs: lint, generated-file checks, u
 e2e: setup tools ## Build the images here (podman, Debian base) and run every chart pod and the pipeline in containers
 	hack/e2e.sh
 
+kfp-backends: setup ## Run KFP's own API server, Argo compiler and driver (each backend in hack/kfp-backends/versions.txt) on the adapted packages; print the matrix
+	hack/kfp-backends/run.sh
+
 test-cluster: setup tools ## Smoke tests against the cluster in KUBECONFIG (see hack/kind-up.sh)
 	$(VENV)/bin/pytest -m cluster tests/cluster
 
@@ -114,4 +117,4 @@ clean-runs: ## Remove the outputs of make demo and run-local (.demo, .local-runs
 clean: clean-runs ## Remove .venv, .tools, dist and local run outputs
 	rm -rf $(VENV) $(TOOLS) dist
 
-.PHONY: help setup tools demo compile docs lint check-generated test test-cluster images push package kind-up kind-down clean-runs clean e2e base-image
+.PHONY: help setup tools demo compile docs lint check-generated test kfp-backends test-cluster images push package kind-up kind-down clean-runs clean e2e base-image
