@@ -1,9 +1,9 @@
 """Runs the shipped pipeline end to end on this machine, with the CPU backend standing in for TAO.
 
 The compiled package in ``files/pipelines`` is adapted for a local environment through the same
-``adapt_package`` the chart's upload Job uses (workspace = a local folder, TAO commands = the
-CPU backend), then executed with ``kfp.local``'s SubprocessRunner. Nothing here is a second
-pipeline definition: what runs is what a cluster runs, minus the Kubernetes plumbing that
+``tao_kfp.package.adapt_package`` the chart's upload Job uses (workspace = a local folder, TAO
+commands = the CPU backend), then executed with ``kfp.local``'s SubprocessRunner. Nothing here is
+a second pipeline definition: what runs is what a cluster runs, minus the Kubernetes plumbing that
 ``kfp.local`` ignores.
 """
 
@@ -372,9 +372,9 @@ def run_local(
 
     from tao_kfp.cpu_backend.cli import TIMINGS_ENV
     from tao_kfp.cpu_backend.train import KEEP_CHECKPOINTS_ENV
-    from tao_kfp.environment import adapt_package, dump_package, load_package
+    from tao_kfp.names import MODEL_KEY_ENV, PIPELINE_PACKAGE
+    from tao_kfp.package import adapt_package, dump_package, load_package
     from tao_kfp.resources import shipped_file
-    from tao_kfp.tao import MODEL_KEY_ENV
 
     out = Path(output_dir).resolve()
     workspace = out / "workspace"
@@ -394,7 +394,7 @@ def run_local(
     experiments_before = _subfolders(workspace / "experiments")
 
     docs = adapt_package(
-        load_package(shipped_file("pipelines/tao-classification.yaml")),
+        load_package(shipped_file(PIPELINE_PACKAGE)),
         environment or local_environment(workspace, tao_version),
     )
     package = out / "pipeline.local.yaml"

@@ -1,6 +1,6 @@
 """The package is adapted to the KFP backend that will run it, through the one adapt path.
 
-Which backend takes which field (kubeflow/pipelines, /work/shared/reference/kfp-backend.md):
+Which backend takes which field (kubeflow/pipelines, docs/kfp-backends.md):
 - securityContext is applied from 2.16.0 (backend/src/v2/driver/k8s.go:724 at 2.16.0);
   2.14.x-2.15.x reject run creation with `unknown field "securityContext"` (strict
   protojson.Unmarshal in the API server's Argo compiler, backend/src/v2/compiler/argocompiler/
@@ -24,13 +24,8 @@ import pytest
 import yaml
 
 from doubles.kfp_api import FakeKfpApi
-from tao_kfp.environment import (
-    EnvironmentConfig,
-    KfpBackend,
-    adapt_for_backend,
-    adapt_package,
-    load_package,
-)
+from tao_kfp.environment import EnvironmentConfig
+from tao_kfp.package import KfpBackend, adapt_for_backend, adapt_package, load_package
 from tao_kfp.resources import shipped_file
 from upload.test_upload import NAME, upload
 
