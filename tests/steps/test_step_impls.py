@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Markdown, Metrics, Model
-from pipeline_test_helpers import run_params
+from steps_test_helpers import run_params
 
 from tao_kfp import spec as spec_module
 from tao_kfp.steps import common
