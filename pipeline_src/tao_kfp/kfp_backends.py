@@ -55,6 +55,16 @@ JOB_UUID_FROM: Version = (2, 5, 0)
 JOB_UUID_PLACEHOLDER = "{{$.pipeline_job_uuid}}"
 NUM_GPUS_PARAMETER = "num_gpus"
 
+# Release commits (healthz commit_sha) of the backends the harness runs (hack/kfp-backends/).
+RELEASE_COMMITS: Dict[str, str] = {
+    "c5658f09ec38e82730a8eca0a1aabf0876087eec": "2.0.5",
+    "dd59f48cdd0f6cd7fac40306277ef5f3dad6e263": "2.2.0",
+    "d07cf1c7f9bd163091986de9bb723c4078c498b1": "2.5.0",
+    "417091dceddb1f35f26203f9779cb18ee260d6ad": "2.14.4",
+    "8fe8d7bdd88f027bde080f619762a0b3294796db": "2.15.0",
+    "67a73cf809f7c76fee33c749f302f2bceedd8fab": "2.16.1",
+    "4a3592cb2dd0a91a4652ab93893ec8beda1f3158": "2.17.0",
+}
 # Kubeflow platform release -> the KFP backend it ships (kubeflow/website releases pages).
 KUBEFLOW_RELEASES = {(2, 0, 5): "1.8", (2, 2, 0): "1.9", (2, 5, 0): "1.10", (2, 16, 0): "26.03"}
 

@@ -125,17 +125,20 @@ class FakeKfpApi:
         token: Optional[str] = None,
         tls: Optional[Tuple[str, str]] = None,
         tag_name: str = "2.17.0",
+        commit_sha: str = "unknown",
         legacy_duplicates: bool = False,
     ):
         """Creates the double; ``tls`` is (certificate file, key file) to serve https.
 
-        ``tag_name`` is the backend version healthz reports ("unknown" on custom builds);
+        ``tag_name`` is the backend version healthz reports ("unknown" on stock images before
+        2.16.0 and on custom builds), ``commit_sha`` the commit it was built from;
         ``legacy_duplicates`` answers duplicates with 500 instead of 409, as servers before
         the 409 answer did.
         """
         self.multi_user = multi_user
         self.token = token
         self.tag_name = tag_name
+        self.commit_sha = commit_sha
         self.legacy_duplicates = legacy_duplicates
         self._gates: List[Dict[str, Any]] = []
         self.requests: List[RecordedRequest] = []
@@ -318,7 +321,7 @@ class FakeKfpApi:
         segments = path[len(API) :].strip("/").split("/") if path.startswith(API) else []
         if method == "GET" and segments == ["healthz"]:
             return 200, {
-                "commit_sha": "0123abc",
+                "commit_sha": self.commit_sha,
                 "tag_name": self.tag_name,
                 "multi_user": self.multi_user,
                 "pipeline_store": "database",

@@ -178,7 +178,7 @@ def _adapt(docs: List[dict], env: Any, package: Path, config: str) -> List[dict]
 
 def parse_backend(text: str, source: str) -> Any:
     """The ``KfpBackend`` ``text`` names; fails, naming ``source``, below the floor."""
-    from tao_kfp.package import KfpBackend
+    from tao_kfp.kfp_backends import KfpBackend
 
     try:
         backend = KfpBackend.parse(text)
