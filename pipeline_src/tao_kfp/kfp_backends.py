@@ -183,9 +183,10 @@ def adapt_for_backend(docs: List[dict], backend: KfpBackend) -> Tuple[List[dict]
 
 def _pin_gpu_count(spec: dict) -> Optional[str]:
     """Sets `count` where resourceCount is a run parameter; the tasks get that count too."""
-    count = str(
-        spec["root"]["inputDefinitions"]["parameters"][NUM_GPUS_PARAMETER].get("defaultValue", "1")
-    )
+    parameters = spec["root"].get("inputDefinitions", {}).get("parameters", {})
+    if NUM_GPUS_PARAMETER not in parameters:
+        return None
+    count = str(parameters[NUM_GPUS_PARAMETER].get("defaultValue", "1"))
     pinned = set()
     for label, executor in spec["deploymentSpec"]["executors"].items():
         accelerator = executor.get("container", {}).get("resources", {}).get("accelerator")

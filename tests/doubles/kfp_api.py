@@ -113,6 +113,14 @@ class _State:
     experiments: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     runs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     recurring_runs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    # Argo Workflows of runs, with the ScheduledWorkflow that owns them (its recurring run id):
+    # each Workflow a ScheduledWorkflow starts carries an owner reference to it
+    # (backend/src/crd/controller/scheduledworkflow/.../scheduled_workflow.go), so deleting
+    # the recurring run lets Kubernetes' garbage collector delete them, running or not, unless
+    # the delete orphans them (propagation_policy=ORPHAN, from 2.16.0: DeleteRecurringRunRequest
+    # in backend/api/v2beta1/recurring_run.proto; older servers ignore the parameter).
+    workflows: Dict[str, Optional[str]] = field(default_factory=dict)
+    garbage_collected: List[str] = field(default_factory=list)
 
 
 class FakeKfpApi:
@@ -353,7 +361,7 @@ class FakeKfpApi:
             ]
             return 200, _page(items, q, "runs")
         if len(segments) == 2 and segments[0] == "recurringruns":
-            return 200, self._change_recurring_run(method, segments[1])
+            return 200, self._change_recurring_run(method, segments[1], q)
         if segments == ["recurringruns"]:
             if method == "POST":
                 return 200, self._create_run(
@@ -445,13 +453,44 @@ class FakeKfpApi:
     def _duplicate_status(self) -> int:
         return 500 if self.legacy_duplicates else 409
 
-    def _change_recurring_run(self, method: str, target: str) -> Dict[str, Any]:
+    def start_scheduled_run(self, recurring_run_id: str) -> str:
+        """What the ScheduledWorkflow controller does at a cron tick: a RUNNING run whose
+        Workflow is owned by the recurring run. Returns the run id."""
+        with self._lock:
+            recurring = self.state.recurring_runs[recurring_run_id]
+            run_id = str(uuid.uuid4())
+            self.state.runs[run_id] = {
+                "run_id": run_id,
+                "display_name": f"{recurring['display_name']} scheduled",
+                "experiment_id": recurring.get("experiment_id"),
+                "recurring_run_id": recurring_run_id,
+                "state": "RUNNING",
+                "created_at": _now(),
+                "_order": next(self._clock),
+            }
+            self.state.workflows[run_id] = recurring_run_id
+            return run_id
+
+    def _backend_at_least(self, version: Tuple[int, int]) -> bool:
+        numbers = self.tag_name.split(".")[:2]
+        return all(n.isdigit() for n in numbers) and tuple(map(int, numbers)) >= version
+
+    def _change_recurring_run(self, method: str, target: str, q: Dict[str, str]) -> Dict[str, Any]:
         """DELETE /recurringruns/{id}, POST /recurringruns/{id}:disable or :enable."""
         recurring_id, _, verb = target.partition(":")
         if recurring_id not in self.state.recurring_runs:
             raise ApiError(404, f"Recurring run {recurring_id} not found")
         if method == "DELETE" and not verb:
             del self.state.recurring_runs[recurring_id]
+            orphan = q.get("propagation_policy") == "ORPHAN" and self._backend_at_least((2, 16))
+            for run_id, owner in list(self.state.workflows.items()):
+                if owner != recurring_id:
+                    continue
+                if orphan:
+                    self.state.workflows[run_id] = None
+                else:  # the garbage collector deletes the Workflow, even a running one
+                    del self.state.workflows[run_id]
+                    self.state.garbage_collected.append(run_id)
         elif method == "POST" and verb in ("disable", "enable"):
             status = "DISABLED" if verb == "disable" else "ENABLED"
             self.state.recurring_runs[recurring_id]["status"] = status

@@ -9,6 +9,7 @@ import (
 
 	"github.com/kubeflow/pipelines/backend/src/common/util"
 	"github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
+	"github.com/kubeflow/pipelines/backend/src/apiserver/config/proxy"
 	"github.com/kubeflow/pipelines/backend/src/apiserver/model"
 	"github.com/kubeflow/pipelines/backend/src/apiserver/template"
 	"github.com/kubeflow/pipelines/backend/src/v2/metadata"
@@ -18,6 +19,9 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 	k8score "k8s.io/api/core/v1"
 )
+
+// The driver's main initialises its proxy settings before anything else (cmd/driver/main.go).
+func init() { proxy.InitializeConfig("", "", "") }
 
 func uploadParse(raw []byte) (template.Template, error) {
 	return template.New(raw, template.TemplateOptions{})

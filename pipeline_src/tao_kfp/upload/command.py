@@ -168,7 +168,7 @@ def run_with_policy(args: argparse.Namespace, policy: RetryPolicy) -> int:
 def upload(inputs: Inputs, policy: RetryPolicy) -> None:
     """Uploads the package as a version; then the run, schedule and clean-up the flags ask for."""
     with _connected(inputs, policy) as (kfp, reported, scratch):
-        version_name, package_file = _package_for_server(inputs, reported, scratch)
+        version_name, package_file, backend = _package_for_server(inputs, reported, scratch)
         pipeline = ensure_pipeline(kfp, inputs.pipeline_name, package_file, inputs.description)
         version, created = ensure_version(
             kfp, pipeline, version_name, package_file, inputs.description
@@ -178,7 +178,7 @@ def upload(inputs: Inputs, policy: RetryPolicy) -> None:
             # No schedule wanted (any more): remove the one an earlier revision created.
             experiment = kfp.find_experiment(inputs.experiment_name)
             if experiment is not None:
-                remove_recurring_runs(kfp, experiment, schedule, keep=None)
+                remove_recurring_runs(kfp, experiment, schedule, keep=None, backend=backend)
         if not (inputs.experiment or inputs.run_first or inputs.cron):
             return
         experiment = ensure_experiment(kfp, inputs.experiment_name)
@@ -188,13 +188,15 @@ def upload(inputs: Inputs, policy: RetryPolicy) -> None:
             else:
                 print("Run not started: the version is unchanged (--run-first runs new versions).")
         if inputs.cron:
-            ensure_recurring_run(kfp, experiment, version, schedule, inputs.cron, inputs.run_params)
+            ensure_recurring_run(
+                kfp, experiment, version, schedule, inputs.cron, inputs.run_params, backend
+            )
 
 
 def verify_only(inputs: Inputs, policy: RetryPolicy) -> None:
     """``--verify-only`` (helm test): checks that this package+config's version exists."""
     with _connected(inputs, policy) as (kfp, reported, scratch):
-        version_name, _ = _package_for_server(inputs, reported, scratch)
+        version_name, _, _ = _package_for_server(inputs, reported, scratch)
         verify(kfp, inputs.pipeline_name, version_name, inputs.upload_job)
 
 
@@ -235,8 +237,8 @@ def _connected(
 
 def _package_for_server(
     inputs: Inputs, reported: Tuple[str, str], scratch: Path
-) -> Tuple[str, str]:
-    """Adapts the package to the server's backend; returns (version name, package file)."""
+) -> Tuple[str, str, Any]:
+    """Adapts the package to the server's backend; returns (version name, file, backend)."""
     from tao_kfp.kfp_backends import adapt_for_backend
     from tao_kfp.package import dump_package
 
@@ -249,11 +251,11 @@ def _package_for_server(
             raise UploadError(str(error)) from error
         for line in lost:
             print(line)
-        if lost:
+        if docs != inputs.package_docs:
             text = dump_package(docs)
     package_file = scratch / "pipeline.yaml"  # kfp and the API tell YAML by the extension
     package_file.write_text(text, encoding="utf-8")
-    return version_name_for(inputs.version_prefix, text), str(package_file)
+    return version_name_for(inputs.version_prefix, text), str(package_file), backend
 
 
 def _choose_backend(reported: Tuple[str, str], stated: Any) -> Any:
