@@ -93,7 +93,9 @@ def main(argv) -> int:
     if details:
         print("\n".join(details))
     (out / "matrix.md").write_text(table)
-    if readme is not None:
+    if readme is not None and "| n/a |" in table:
+        print(f"{readme} not updated: some versions could not run here (n/a above)")
+    elif readme is not None:
         text = readme.read_text()
         start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
         new = text[:start] + "\n" + table + text[end:]

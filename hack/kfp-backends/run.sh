@@ -4,6 +4,7 @@
 # (run-version.sh), then the matrix (matrix.py). Results: out/kfp-backends/<version>/.
 # KFP_BACKENDS="2.5.0 2.17.0" picks versions; KFP_BACKENDS_ADAPT=none runs the packages as
 # shipped (what a backend gets when the version is unknown and nothing is adapted).
+# When every version ran, the README's backend table is rewritten from the results.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 here=hack/kfp-backends
@@ -33,4 +34,4 @@ for version in $versions; do
   echo "kfp-backends $version: $((SECONDS - t0)) s" >&2
 done
 echo "kfp-backends: $((SECONDS - start)) s for $versions" >&2
-.venv/bin/python "$here/matrix.py" "$out" $versions
+.venv/bin/python "$here/matrix.py" "$out" $versions --readme README.md
