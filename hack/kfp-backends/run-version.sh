@@ -46,7 +46,7 @@ cat > "$work/overlay.json" <<JSON
   "$driver/zz_taokfp_adapter_test.go": "$here/harness/adapter_$adapter.go"
 }}
 JSON
-rm -rf "$out"
+rm -rf "$out/pods" "$out/workflows" "$out/result.json" "$out/go-test.log"
 mkdir -p "$out"
 TAOKFP_VERSION=$version TAOKFP_PACKAGES=$packages TAOKFP_OUT=$out \
   go test -mod=mod -modfile="$work/go.mod" -overlay "$work/overlay.json" -run '^TestTaoKfpBackend$' -count=1 \
