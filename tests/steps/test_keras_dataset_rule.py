@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from pipeline_test_helpers import run_params
+from steps_test_helpers import run_params
 
 from tao_kfp import dataset
 from tao_kfp.steps.inference import flatten_labelled_folder
