@@ -105,9 +105,10 @@ makes "host:2049:/path", which mount.nfs cannot parse. Same rule as tao_kfp.valu
 {{- end }}
 {{- /* Every TAO step passes the key as `-k <key>`, and TAO 5's launchers re-split their command line
 (bash -c '... {args}' run through shlex.split: NVIDIA/tao_deploy nvidia_tao_deploy/cv/common/entrypoint/
-entrypoint_proto.py:229-244), so white space or a quote breaks every TAO 5 step. The key is not printed. */}}
-{{- if regexMatch "[\\s'\"\\\\`$]" $n.modelKey }}
-{{- $errors = append $errors "ngc.modelKey contains white space, a quote, a backslash, ` or $: TAO's launchers re-split the command line (bash -c), so every TAO step would get a broken -k argument; use a key of letters, digits and -_.:+=/@ (NGC's pretrained models use nvidia_tlt)" }}
+entrypoint_proto.py:229-244), so white space or a quote breaks every TAO 5 step. The same pattern as
+tao_kfp.tao.LAUNCHER_SAFE_PATTERN (what shlex.quote leaves unquoted). The key is not printed. */}}
+{{- if and $n.modelKey (not (regexMatch "^[A-Za-z0-9_@%+=:,./-]+$" $n.modelKey)) }}
+{{- $errors = append $errors "ngc.modelKey holds a character TAO's launchers cannot carry (white space, a quote, or one bash interprets): they join every argument into one `bash -c '...'` string and split it again, so every TAO step would get a broken -k argument; use only letters, digits and _ @ % + = : , . / - (NGC's pretrained models use nvidia_tlt)" }}
 {{- end }}
 {{- if eq $n.secretKeys.apiKey $n.secretKeys.modelKey }}
 {{- $errors = append $errors "ngc.secretKeys.apiKey and ngc.secretKeys.modelKey are the same key: the Secret needs two distinct keys" }}

@@ -241,8 +241,8 @@ BROAD_CLUSTER_ROLES = ("cluster-admin", "admin", "edit", "kubeflow-admin", "kube
 
 # A model key TAO's launchers can carry: they re-split the command line (bash -c '... {args}'
 # through shlex.split; NVIDIA/tao_deploy nvidia_tao_deploy/cv/common/entrypoint/
-# entrypoint_proto.py:229-244), so white space, quotes, backslashes, ` and $ break every step.
-LAUNCHER_UNSAFE_PATTERN = r"[\s'\"\\`$]"
+# entrypoint_proto.py:229-244): only what shlex.quote leaves unquoted survives.
+LAUNCHER_SAFE_PATTERN = r"^[A-Za-z0-9_@%+=:,./-]+$"
 
 
 def spec_field_table() -> Dict[str, Dict[str, Any]]:
@@ -347,10 +347,11 @@ def values_problems(values: Mapping) -> Tuple[List[str], List[str]]:
                 f"kfp.clusterRole={role} is not KFP's role kubeflow-pipelines-edit: use it, or set "
                 "kfp.customClusterRole=true"
             )
-    if re.search(LAUNCHER_UNSAFE_PATTERN, str(_dig(values, "ngc.modelKey", "") or "")):
+    model_key = str(_dig(values, "ngc.modelKey", "") or "")
+    if model_key and not re.match(LAUNCHER_SAFE_PATTERN, model_key):
         errors.append(
-            "ngc.modelKey contains white space, a quote, a backslash, ` or $: TAO's launchers "
-            "re-split the command line"
+            "ngc.modelKey holds a character TAO's launchers cannot carry (white space, a quote, "
+            "or one bash interprets): use only letters, digits and _ @ % + = : , . / -"
         )
     overrides = _dig(values, "specs.overrides") or {}
     if overrides and _dig(values, "workspace.init.enabled", True):

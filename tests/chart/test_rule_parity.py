@@ -75,6 +75,7 @@ def test_template_uses_the_shared_rules():
         rules.NFS_SERVER_WITH_PORT_PATTERN,
         rules.URL_USERINFO_PATTERN,
         rules.URL_CREDENTIAL_QUERY_PATTERN,
+        rules.LAUNCHER_SAFE_PATTERN,
     ):
         assert json.dumps(pattern) in VALIDATE_TPL, pattern
 
@@ -339,24 +340,31 @@ def test_nfs_server_rules_agree(helm4, chart_dir, tmp_path, server, accepted):
 
 
 # Model keys reach every TAO step as `-k <key>`; TAO 5's launchers re-split the command line
-# (issue 19 section 1). The step-1 check of the pipeline uses value_rules.LAUNCHER_UNSAFE_PATTERN.
+# (issue 19 section 1). One case list for the chart and the launcher rule of the pipeline's steps.
 MODEL_KEY_CASES = [
     ("nvidia_tlt", True),
-    ("my-key.v2:abc+/=@", True),
+    ("tlt_encode", True),
+    ("aGVsbG8+/==", True),
+    ("user@host:port,a%b", True),
+    ("", False),
     ("my key", False),
-    ("tab\tkey", False),
+    ("tab\there", False),
     ("it's", False),
-    ('say"what', False),
-    ("back\\slash", False),
-    ("$HOME", False),
-    ("`id`", False),
+    ('say"hi"', False),
+    ("a\\b", False),
+    ("a$HOME", False),
+    ("a`id`", False),
+    ("a;b", False),
+    ("a|b", False),
+    ("~/workspace", False),
+    ("a*b", False),
 ]
 
 
 @pytest.mark.parametrize("key, accepted", MODEL_KEY_CASES, ids=case_ids(MODEL_KEY_CASES))
 def test_model_key_rules_agree(helm4, chart_dir, tmp_path, key, accepted):
     assert chart_accepts(helm4, chart_dir, tmp_path, {"ngc": {"modelKey": key}}) is accepted
-    assert (not re.search(rules.LAUNCHER_UNSAFE_PATTERN, key)) is accepted
+    assert bool(re.match(rules.LAUNCHER_SAFE_PATTERN, key)) is accepted
 
 
 # ---------------------------------------------------------------------------------------------
