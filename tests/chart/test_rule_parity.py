@@ -127,6 +127,43 @@ def test_gpu_rules_agree(helm4, chart_dir, tmp_path, values, accepted):
     assert environment_accepts("gpu", values) is accepted
 
 
+# Other values that reach the environment config: (chart values, the config the chart renders
+# from them, accepted).
+ENVIRONMENT_CASES = [
+    ({"gpu": {"count": 16}}, {"gpu": {"count": 16}}, True),
+    ({"gpu": {"count": 0}}, {"gpu": {"count": 0}}, False),
+    ({"gpu": {"count": 17}}, {"gpu": {"count": 17}}, False),
+    ({"timeouts": {"gpuStepSeconds": 59}}, {"timeouts": {"gpuStepSeconds": 59}}, False),
+    ({"timeouts": {"cpuStepSeconds": 60}}, {"timeouts": {"cpuStepSeconds": 60}}, True),
+    ({"workspace": {"uid": 0}}, {"workspace": {"runAsUser": 0}}, False),
+    ({"workspace": {"gid": 0}}, {"workspace": {"runAsGroup": 0}}, False),
+    ({"tao": {"version": "4"}}, {"tao": {"version": "4"}}, False),
+    (
+        {"workspace": {"mode": "existingClaim", "existingClaim": "team.data"}},
+        {"workspace": {"claimName": "team.data"}},
+        False,
+    ),
+    (
+        {"workspace": {"mode": "existingClaim", "existingClaim": "1234"}},
+        {"workspace": {"claimName": "1234"}},
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "values, config, accepted", ENVIRONMENT_CASES, ids=case_ids(ENVIRONMENT_CASES)
+)
+def test_environment_rules_agree(helm4, chart_dir, tmp_path, values, config, accepted):
+    assert chart_accepts(helm4, chart_dir, tmp_path, values) is accepted
+    try:
+        env.EnvironmentConfig.model_validate(config)
+    except ValidationError:
+        assert not accepted
+    else:
+        assert accepted
+
+
 def test_environment_refuses_a_claim_name_kfp_cannot_use_as_volume_name():
     for name in ("team.data", "x" * 64):
         with pytest.raises(ValidationError):
