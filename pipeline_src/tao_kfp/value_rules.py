@@ -48,6 +48,11 @@ def image_reference_problems(key: str, reference: str) -> List[str]:
     return problems
 
 
+# A Secret or ConfigMap key (apimachinery IsConfigMapKey), without ".." anywhere: the chart
+# mounts some of them as files (values.schema.json definitions.configMapKey).
+SECRET_KEY_PATTERN = r"^\.?[-_A-Za-z0-9]+(\.[-_A-Za-z0-9]+)*$"
+
+
 # Credentials in URLs: a user name or password before the host, or a token or signature in the
 # query string (S3 and GCS presigned URLs, Azure SAS, ?token=). templates/_validate.tpl
 # (tao-kfp.urlCredentials) uses the same two patterns.

@@ -51,6 +51,7 @@ def test_schema_uses_the_shared_patterns():
     assert definitions["dnsLabelOrEmpty"]["pattern"] == "^$|" + env.DNS_LABEL_PATTERN
     assert definitions["labelKey"]["pattern"] == env.LABEL_KEY_PATTERN
     assert definitions["labelValue"]["pattern"] == env.LABEL_VALUE_PATTERN
+    assert definitions["configMapKey"]["pattern"] == rules.SECRET_KEY_PATTERN
     assert definitions["imageRepository"]["pattern"] == rules.IMAGE_REPOSITORY_PATTERN
     image = definitions["image"]["properties"]
     assert image["tag"]["pattern"] == "^$|" + rules.IMAGE_TAG_PATTERN
