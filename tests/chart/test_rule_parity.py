@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from tao_kfp import environment as env
 from tao_kfp import value_rules as rules
 from tao_kfp.upload import UploadError, check_run_params
+from tao_kfp.upload.inputs import check_host, normalise_cron
 
 SCHEMA = resolved_schema()["properties"]
 RAW_SCHEMA = json.loads((REPO / "values.schema.json").read_text())
@@ -131,6 +132,16 @@ def test_gpu_rules_agree(helm4, chart_dir, tmp_path, values, accepted):
 # Other values that reach the environment config: (chart values, the config the chart renders
 # from them, accepted).
 ENVIRONMENT_CASES = [
+    (
+        {"ngc": {"secretKeys": {"apiKey": "a..b"}}},
+        {"secrets": {"ngcApiKey": {"name": "s", "key": "a..b"}}},
+        False,
+    ),
+    (
+        {"ngc": {"secretKeys": {"apiKey": ".key_1"}}},
+        {"secrets": {"ngcApiKey": {"name": "s", "key": ".key_1"}}},
+        True,
+    ),
     ({"gpu": {"count": 16}}, {"gpu": {"count": 16}}, True),
     ({"gpu": {"count": 0}}, {"gpu": {"count": 0}}, False),
     ({"gpu": {"count": 17}}, {"gpu": {"count": 17}}, False),
@@ -243,6 +254,8 @@ def test_image_rules_agree(helm4, chart_dir, tmp_path, name, image, accepted):
     full = {"tag": "", "digest": "", **image}
     assert chart_accepts(helm4, chart_dir, tmp_path, {"images": {name: full}}) is accepted
     assert (not rules.image_reference_problems(f"images.{name}", reference(full))) is accepted
+    # The environment config the chart renders (and `tao-kfp render --config` reads).
+    assert environment_accepts("images", {name: reference(full)}) is accepted
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,10 +297,10 @@ def test_cron_rules_agree(helm4, chart_dir, tmp_path, cron, accepted):
     assert chart_accepts(helm4, chart_dir, tmp_path, {"upload": upload}) is accepted
     assert (not rules.cron_problems(cron)) is accepted
     if accepted:
-        assert len(rules.normalise_cron(cron).split()) == 6
+        assert len(normalise_cron(cron).split()) == 6
     else:
-        with pytest.raises(ValueError):
-            rules.normalise_cron(cron)
+        with pytest.raises(UploadError):
+            normalise_cron(cron)
 
 
 NEVER_FIRES = [
@@ -356,6 +369,12 @@ def test_url_credential_rules_agree(helm4, chart_dir, tmp_path, key, url, accept
     rule = rules.kfp_host_problems if key == "host" else rules.dataset_url_problems
     problems = rule(url)
     assert (not problems) is accepted
+    if key == "host":  # and `tao-kfp upload --host`, before anything prints the host
+        try:
+            check_host(url)
+        except UploadError as error:
+            problems = [str(error)]
+        assert (not problems) is accepted
     # The message says what is wrong without repeating the secret.
     assert not any(secret in " ".join(problems) for secret in ("s3cr3tPW", "abc123xyz"))
 
