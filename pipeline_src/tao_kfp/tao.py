@@ -27,6 +27,7 @@ from tao_kfp.names import (  # noqa: F401 (re-exported for the steps)
     TAO_ENTRYPOINT_ENV,
     TAO_VERSION_ENV,
 )
+from tao_kfp.value_rules import LAUNCHER_SAFE_PATTERN  # noqa: F401 (re-exported)
 
 # command_env -> command used when the variable is unset (TAO 3.x names; tao-deploy's for 5.x).
 DEFAULT_COMMANDS = {
@@ -45,8 +46,7 @@ FAIL_MARKER = "Execution status: FAIL"
 # NVIDIA/tao_tensorflow1_backend 5.0 nvidia_tao_tf1/cv/common/entrypoint/entrypoint.py:341-363).
 # A value survives both splits unchanged only when it holds no character that shlex or bash
 # treat specially: exactly the characters shlex.quote leaves unquoted (shlex._find_unsafe).
-# The chart (values.schema.json) uses this pattern verbatim.
-LAUNCHER_SAFE_PATTERN = r"^[A-Za-z0-9_@%+=:,./-]+$"
+# One definition, shared with the chart's checks (value_rules, templates/_validate.tpl).
 LAUNCHER_SAFE_CHARACTERS = "letters, digits and _ @ % + = : , . / -"
 
 
