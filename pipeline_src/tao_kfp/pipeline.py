@@ -64,7 +64,11 @@ def _common(task: dsl.PipelineTask, env: EnvironmentConfig, image: str, seconds:
 
 
 def configure_cpu_step(
-    task: dsl.PipelineTask, env: EnvironmentConfig, *, ngc_api_key: bool = False
+    task: dsl.PipelineTask,
+    env: EnvironmentConfig,
+    *,
+    ngc_api_key: bool = False,
+    model_key: bool = False,
 ) -> dsl.PipelineTask:
     """Applies the CPU step plumbing (tools image, no GPU scheduling) and returns the task.
 
@@ -72,6 +76,8 @@ def configure_cpu_step(
         task: The task to configure.
         env: Environment config.
         ngc_api_key: Expose the NGC API key Secret as ``NGC_CLI_API_KEY`` (download step only).
+        model_key: Expose the model key Secret as ``TAO_MODEL_KEY`` (step 1 checks that TAO's
+            launcher can carry it).
 
     Returns:
         Task object with the CPU plumbing applied.
@@ -81,6 +87,9 @@ def configure_cpu_step(
         ref = env.secrets.ngc_api_key
         # optional: public NGC models download without a key.
         kubernetes.use_secret_as_env(task, ref.name, {ref.key: NGC_API_KEY_ENV}, optional=True)
+    if model_key:
+        ref = env.secrets.model_key
+        kubernetes.use_secret_as_env(task, ref.name, {ref.key: MODEL_KEY_ENV}, optional=True)
     return task
 
 
@@ -192,7 +201,7 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
             spec_overrides=spec_overrides,
             base_spec=base_spec,
         )
-        configure_cpu_step(plan, env)
+        configure_cpu_step(plan, env, model_key=True)
         run_dir = plan.outputs["run_dir"]
 
         data = c.prepare_dataset(
@@ -278,7 +287,6 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
             fp32_model=fp32.outputs["Output"],
             cal_data_file=int8.outputs["cal_data_file"],
             spec_path=plan.outputs["retrain_spec"],
-            dataset_dir=dataset_dir,
             run_dir=run_dir,
         )
         configure_gpu_step(engine, env, engine=True)

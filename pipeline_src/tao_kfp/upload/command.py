@@ -37,6 +37,7 @@ from tao_kfp.upload.inputs import (
     TOKEN_AUDIENCE,
     TOKEN_PATH_ENV,
     Inputs,
+    check_deadline_seconds,
     check_inputs,
     check_multi_user_settings,
     version_name_for,
@@ -142,27 +143,49 @@ def main(argv: Optional[List[str]] = None, *, policy: Optional[RetryPolicy] = No
 
 
 def run_with_policy(args: argparse.Namespace, policy: RetryPolicy) -> int:
-    """Runs the subcommand the flags choose; an ``UploadError`` becomes one line and status 1."""
+    """Runs the subcommand the flags choose within ``--deadline-seconds``, reading included.
+
+    An ``UploadError`` becomes one line: status 2 for bad flags or input files (nothing was
+    sent), 1 for a failure talking to the API.
+    """
     try:
-        inputs = check_inputs(args)
-        if args.disable_recurring_run:
-            disable_recurring_run(inputs, policy)
-        elif args.verify_only:
-            verify_only(inputs, policy)
-        else:
-            upload(inputs, policy)
+        check_deadline_seconds(args.deadline_seconds)
     except UploadError as error:
-        message = " ".join(str(error).split())  # one line, whatever the server sent
-        if args.disable_recurring_run:
-            # A pre-delete hook that fails blocks `helm uninstall`; KFP being gone must not.
-            print(
-                f"tao-kfp upload: warning: the recurring run may still be enabled: {message}",
-                file=sys.stderr,
-            )
-            return 0
-        print(f"tao-kfp upload: error: {message}", file=sys.stderr)
-        return 1
+        return _report(args, error, status=2)
+    with hard_deadline(args.deadline_seconds, args.host) as stage:
+        stage.reading = "the inputs (--package, --config, --token-path, --ca-bundle)"
+        try:
+            inputs = check_inputs(args)
+        except UploadError as error:
+            return _report(args, error, status=2)
+        stage.reading = None
+        try:
+            _run(args, inputs, policy)
+        except UploadError as error:
+            return _report(args, error, status=1)
     return 0
+
+
+def _run(args: argparse.Namespace, inputs: Inputs, policy: RetryPolicy) -> None:
+    if args.disable_recurring_run:
+        disable_recurring_run(inputs, policy)
+    elif args.verify_only:
+        verify_only(inputs, policy)
+    else:
+        upload(inputs, policy)
+
+
+def _report(args: argparse.Namespace, error: UploadError, *, status: int) -> int:
+    message = " ".join(str(error).split())  # one line, whatever the server sent
+    if args.disable_recurring_run:
+        # A pre-delete hook that fails blocks `helm uninstall`; KFP being gone must not.
+        print(
+            f"tao-kfp upload: warning: the recurring run may still be enabled: {message}",
+            file=sys.stderr,
+        )
+        return 0
+    print(f"tao-kfp upload: error: {message}", file=sys.stderr)
+    return status
 
 
 def upload(inputs: Inputs, policy: RetryPolicy) -> None:
@@ -211,7 +234,7 @@ def _connected(
     inputs: Inputs, policy: RetryPolicy
 ) -> Iterator[Tuple[KfpApi, Tuple[str, str], Path]]:
     """Yields (API, (tag_name, commit_sha), scratch dir) once it answered, within the deadline."""
-    with scratch_dir() as scratch, hard_deadline(inputs.deadline_seconds, inputs.host):
+    with scratch_dir() as scratch:  # run_with_policy's hard deadline covers this
         kfp = KfpApi(
             host=inputs.host,
             namespace=inputs.namespace,
