@@ -73,7 +73,7 @@ lint: setup tools ## ruff, helm lint --strict (Helm 3 and 4), shellcheck
 	  $(HELM3) lint --strict . -f "$$values" -n "$$namespace"; \
 	  $(HELM4) lint --strict . -f "$$values" -n "$$namespace"; \
 	done
-	$(VENV)/bin/shellcheck hack/*.sh images/tao-step/bin/* images/tools/entrypoint.sh
+	$(VENV)/bin/shellcheck hack/*.sh hack/kfp-server/*.sh images/tao-step/bin/* images/tools/entrypoint.sh
 
 check-generated: setup tools ## Fail when the compiled pipeline or the README values table is stale
 	$(VENV)/bin/tao-kfp compile --check
@@ -84,6 +84,9 @@ test: lint check-generated ## Everything CI runs: lint, generated-file checks, u
 
 e2e: setup tools ## Build the images here (podman, Debian base) and run every chart pod and the pipeline in containers
 	hack/e2e.sh
+
+e2e-kfp: setup ## Build KFP's own API server (Go modules), start it on 127.0.0.1 with MariaDB, SeaweedFS and a control plane, run tests/kfp_server
+	hack/kfp-server/e2e.sh
 
 test-cluster: setup tools ## Smoke tests against the cluster in KUBECONFIG (see hack/kind-up.sh)
 	$(VENV)/bin/pytest -m cluster tests/cluster
@@ -114,4 +117,4 @@ clean-runs: ## Remove the outputs of make demo and run-local (.demo, .local-runs
 clean: clean-runs ## Remove .venv, .tools, dist and local run outputs
 	rm -rf $(VENV) $(TOOLS) dist
 
-.PHONY: help setup tools demo compile docs lint check-generated test test-cluster images push package kind-up kind-down clean-runs clean e2e base-image
+.PHONY: help setup tools demo compile docs lint check-generated test test-cluster images push package kind-up kind-down clean-runs clean e2e e2e-kfp base-image
