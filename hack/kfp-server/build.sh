@@ -87,6 +87,8 @@ weed_version="$(cd "$here/seaweedfs" && GOWORK=off go list -m -f '{{.Version}}' 
 weed_out="$cache/seaweedfs/$weed_version"
 if [[ -f "$weed_out/bin/.complete" ]]; then
   echo "kfp-server build: SeaweedFS $weed_version cached in $weed_out/bin" >&2
+elif [[ "${KFP_SKIP_S3_BUILD:-}" == true ]]; then
+  echo "kfp-server build: SeaweedFS not built (KFP_SKIP_S3_BUILD=true)" >&2
 else
   echo "kfp-server build: building SeaweedFS $weed_version (cold: many minutes on 2 cores)" >&2
   mkdir -p "$weed_out/bin"
