@@ -62,7 +62,7 @@ def _workflows(custom_objects, selector: str) -> List[dict]:
 
 
 def test_healthz_reports_what_the_adapt_path_reads(kfp_server):
-    from tao_kfp.upload import _choose_backend
+    from tao_kfp.upload.command import _choose_backend
 
     for api in ("v2beta1", "v1beta1"):
         answer = requests.get(f"{kfp_server.host}/apis/{api}/healthz", timeout=10).json()
