@@ -175,8 +175,8 @@ def test_an_out_of_range_cron_is_refused_before_anything_is_uploaded(kfp_server,
         "--recurring-cron", "61 3 * * *", "--run-params", json.dumps(RUN_PARAMS), check=False,
     )  # fmt: skip
 
-    # Today the server refuses it, after the upload (issue 17: expected to fail until the
-    # uploader checks the cron's ranges itself).
+    # The server refuses it only at recurring-run creation, after the upload: the uploader
+    # must check the ranges first.
     assert result.returncode != 0
     assert _pipelines(client, name) == [], "a refused cron must leave nothing uploaded"
 
