@@ -25,8 +25,9 @@ is named):
   ``legacy_duplicates=True`` as older servers do (same file at 2.0.5, lines 135 and 226);
 - an uploaded spec must have schemaVersion 2.1.0 (template/v2_template.go:234-236), a pipeline
   name matching ``^[a-z0-9][a-z0-9-]{0,127}$`` (common/utils.go:35,110-124, checked from
-  resource/resource_manager.go:519); a version name longer than the varchar(127) column
-  fails the insert, which the server answers with 500 (MySQL strict mode: "Data too long");
+  resource/resource_manager.go:519); a version name longer than 127 characters is refused with
+  400 before any insert (2.17.0 validation/length.go:47,100, server/pipeline_upload_server.go:285;
+  seen on the real server by tests/kfp_server);
 - healthz answers ``{"commit_sha", "tag_name", "multi_user"}`` (main.go:556-581).
 
 It does not do the real server's authorization (SubjectAccessReview per namespace) or run
@@ -400,8 +401,10 @@ class FakeKfpApi:
         if not pipeline_id or pipeline_id not in self.state.pipelines:
             raise ApiError(400, "Failed to create a pipeline version")
         name = q.get("name") or q.get("display_name") or filename
-        if len(name) > 127:  # varchar(127): the insert fails, the server answers 500
-            raise ApiError(500, "Failed to create a pipeline version")
+        if len(name) > 127:  # checked before the insert (validation/length.go:47)
+            raise ApiError(
+                400, "Invalid input error: PipelineVersion.Name length cannot exceed 127"
+            )
         if any(
             v["pipeline_id"] == pipeline_id and _same_name(v["name"], name)
             for v in self.state.versions.values()
