@@ -85,6 +85,16 @@ test: lint check-generated ## Everything CI runs: lint, generated-file checks, u
 e2e: setup tools ## Build the images here (podman, Debian base) and run every chart pod and the pipeline in containers
 	hack/e2e.sh
 
+# NVIDIA's TAO wheels in Python 3.12 envs outside the repo (hack/tao-env.sh; keyed by tao-env/*.txt).
+TAO_PYT_ENV = $(shell hack/tao-env.sh pyt)
+TAO_DEPLOY_ENV = $(shell hack/tao-env.sh deploy)
+tao-env: ## Build (once) the pinned Python 3.12 envs with NVIDIA's nvidia-tao-pytorch and nvidia-tao-deploy 7.3.0
+	@echo "TAO_PYT_ENV=$(TAO_PYT_ENV)"
+	@echo "TAO_DEPLOY_ENV=$(TAO_DEPLOY_ENV)"
+
+test-nvidia: setup tao-env ## Run NVIDIA's TAO PyTorch code on the CPU: every classification_pyt step, tao-deploy up to TensorRT
+	$(VENV)/bin/pytest -m nvidia tests/nvidia
+
 test-cluster: setup tools ## Smoke tests against the cluster in KUBECONFIG (see hack/kind-up.sh)
 	$(VENV)/bin/pytest -m cluster tests/cluster
 
@@ -114,4 +124,4 @@ clean-runs: ## Remove the outputs of make demo and run-local (.demo, .local-runs
 clean: clean-runs ## Remove .venv, .tools, dist and local run outputs
 	rm -rf $(VENV) $(TOOLS) dist
 
-.PHONY: help setup tools demo compile docs lint check-generated test test-cluster images push package kind-up kind-down clean-runs clean e2e base-image
+.PHONY: tao-env test-nvidia help setup tools demo compile docs lint check-generated test test-cluster images push package kind-up kind-down clean-runs clean e2e base-image
