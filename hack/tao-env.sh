@@ -2,9 +2,10 @@
 # Builds (once) and prints the path of a Python 3.12 environment holding NVIDIA's TAO code:
 #   hack/tao-env.sh pyt     nvidia-tao-pytorch 7.3.0 + what classification_pyt imports
 #   hack/tao-env.sh deploy  nvidia-tao-deploy 7.3.0 (no TensorRT; see tao-env/deploy-stand-ins)
+#   hack/tao-env.sh NAME --check   print the path; exit 3 (build nothing) when it is not built
 # Every package is pinned in tao-env/<name>.txt and installed with --no-deps, so the env is the
-# file. It lives outside the repo, keyed by a hash of that file, this script and the Python
-# version: ~/.cache/tao-kfp/tao-<name>-<hash>. Wheels are kept in ~/.cache/tao-kfp/wheelhouse,
+# file. It lives outside the repo, keyed by a hash of that file, the build recipe and the
+# Python version: ~/.cache/tao-kfp/tao-<name>-<hash>. Wheels are kept in ~/.cache/tao-kfp/wheelhouse,
 # so a rebuild (new key, or a deleted env) installs offline. Progress goes to stderr, the path
 # alone to stdout. TAO_ENV_PYTHON picks the interpreter (default: pyenv's 3.12.1, else python3.12).
 set -euo pipefail
@@ -22,12 +23,16 @@ fi
 [[ -n $python ]] || { echo "Python 3.12 not found: nvidia-tao-pytorch 7.3.0 is a cp312 wheel. Set TAO_ENV_PYTHON." >&2; exit 2; }
 
 cache=${TAO_KFP_CACHE:-$HOME/.cache/tao-kfp}
-key=$({ cat "$lock" "$0"; "$python" -V; } | sha256sum | cut -c1-12)
+# Bump when the way an env is built changes (not for comments): it is part of the key.
+build_recipe=1
+key=$({ cat "$lock"; echo "recipe $build_recipe"; "$python" -V; } | sha256sum | cut -c1-12)
 env_dir=$cache/tao-$name-$key
 if [[ -f $env_dir/.complete ]]; then
   echo "$env_dir"
   exit 0
 fi
+# --check: only say where the env would be; exit 3 when it is not built (tests skip on that).
+[[ ${2:-} == --check ]] && { echo "$env_dir"; exit 3; }
 
 start=$SECONDS
 wheelhouse=$cache/wheelhouse

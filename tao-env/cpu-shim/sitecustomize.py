@@ -1,6 +1,7 @@
-"""CPU shim for NVIDIA's TAO PyTorch code (nvidia-tao-pytorch 7.3.0); active only when
-``TAO_KFP_CPU_SHIM=1``. Put this folder on ``PYTHONPATH``: Python imports ``sitecustomize``
-at start-up, in the launcher and in the ``python`` child it starts.
+"""CPU shim for NVIDIA's TAO PyTorch code (nvidia-tao-pytorch 7.3.0).
+
+Active only when ``TAO_KFP_CPU_SHIM=1``. Put this folder on ``PYTHONPATH``: Python imports
+``sitecustomize`` at start-up, in the launcher and in the ``python`` child it starts.
 
 No spec key or override selects the CPU, so two GPU assumptions would stop every run here.
 This file changes exactly those two, nothing else:

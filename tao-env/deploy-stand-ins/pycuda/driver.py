@@ -18,6 +18,7 @@ class Device:
 
     @staticmethod
     def count():
+        """Number of devices."""
         return 1
 
 

@@ -1,5 +1,6 @@
-"""Stand-in for TensorRT's Python module, so NVIDIA's nvidia-tao-deploy code runs up to its first
-TensorRT call on a machine without TensorRT (a test double; it builds nothing).
+"""Stand-in for TensorRT's Python module (a test double; it builds nothing).
+
+NVIDIA's nvidia-tao-deploy code runs up to its first TensorRT call on a machine without it.
 
 TensorRT's PyPI package only downloads from NVIDIA's own index, which CI cannot reach. The
 deploy scripts import ``tensorrt`` at load time and read a few constants (``trt.Logger.INFO``,
