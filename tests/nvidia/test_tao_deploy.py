@@ -5,7 +5,8 @@ imports only. The real chain runs: console script -> entrypoint_hydra (argument 
 check against pycuda's device count) -> script -> Hydra spec validation -> status.json and
 experiment.yaml -> model decoding and the QDQ check on the ONNX (onnx) ->
 ClassificationEngineBuilder, whose constructor makes the first TensorRT call,
-``trt.init_libnvinfer_plugins`` (nvidia_tao_deploy/engine/builder.py:100). That is where it stops, by the stand-in's error.
+``trt.init_libnvinfer_plugins`` (nvidia_tao_deploy/engine/builder.py:100). That is where it
+stops, by the stand-in's error.
 """
 
 from __future__ import annotations
