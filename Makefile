@@ -93,7 +93,7 @@ tao-env: ## Build (once) the pinned Python 3.12 envs with NVIDIA's nvidia-tao-py
 	@echo "TAO_DEPLOY_ENV=$(TAO_DEPLOY_ENV)"
 
 test-nvidia: setup tao-env ## Run NVIDIA's TAO PyTorch code on the CPU: every classification_pyt step, tao-deploy up to TensorRT
-	$(VENV)/bin/pytest -m nvidia tests/nvidia
+	TAO_KFP_REQUIRE_NVIDIA=1 $(VENV)/bin/pytest -m nvidia tests/nvidia
 
 test-cluster: setup tools ## Smoke tests against the cluster in KUBECONFIG (see hack/kind-up.sh)
 	$(VENV)/bin/pytest -m cluster tests/cluster
