@@ -75,6 +75,10 @@ lint: setup tools ## ruff, helm lint --strict (Helm 3 and 4), shellcheck
 	done
 	$(VENV)/bin/shellcheck hack/*.sh images/tao-step/bin/* images/tools/entrypoint.sh
 
+lint-values: setup $(HELM4) ## Check values files before helm install: duplicate keys, the chart's install checks, tao-kfp's rules (VALUES="a.yaml b.yaml")
+	@test -n "$(VALUES)" || { echo 'usage: make lint-values VALUES="my-values.yaml [more.yaml]"' >&2; exit 2; }
+	$(VENV)/bin/tao-kfp lint-values --chart . --helm $(HELM4) $(VALUES)
+
 check-generated: setup tools ## Fail when the compiled pipeline or the README values table is stale
 	$(VENV)/bin/tao-kfp compile --check
 	hack/gen-docs.sh --check
@@ -124,4 +128,4 @@ clean-runs: ## Remove the outputs of make demo and run-local (.demo, .local-runs
 clean: clean-runs ## Remove .venv, .tools, dist and local run outputs
 	rm -rf $(VENV) $(TOOLS) dist
 
-.PHONY: tao-env test-nvidia help setup tools demo compile docs lint check-generated test test-cluster images push package kind-up kind-down clean-runs clean e2e base-image
+.PHONY: tao-env test-nvidia help setup tools demo compile docs lint lint-values check-generated test test-cluster images push package kind-up kind-down clean-runs clean e2e base-image

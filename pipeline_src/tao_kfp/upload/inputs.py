@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 from urllib.parse import urlsplit
 
+from tao_kfp import value_rules
 from tao_kfp.upload.errors import UploadError
 
 # Where the kubelet projects the ServiceAccount token for KFP (same env var and default as kfp).
@@ -113,6 +114,10 @@ def version_name_for(prefix: str, package_text: str) -> str:
 
 def check_host(host: str) -> None:
     """Refuses a --host that urllib3 could not connect to, with one line saying why."""
+    # First, before any message repeats the host (the chart refuses the same kfp.host).
+    credentials = value_rules.kfp_host_problems(host, "--host (kfp.host)")
+    if credentials:
+        raise UploadError(credentials[0])
     example = "for example http://ml-pipeline.kubeflow:8888"
     if "://" not in host:
         raise UploadError(f"--host {host!r} needs a scheme, {example}")
@@ -224,16 +229,21 @@ def _parse_run_params(text: Optional[str]) -> Dict[str, Any]:
 
 
 def normalise_cron(cron: str) -> str:
-    """Returns a 6-field cron expression (KFP's schedules have a leading seconds field)."""
-    fields = cron.split()
-    if len(fields) == 5:
-        fields.insert(0, "0")
-    if len(fields) != 6:
-        raise UploadError(
-            f"--recurring-cron {cron!r} has {len(fields)} fields; give 5 (minute hour day month "
-            "weekday, e.g. '0 0 * * *') or KFP's 6 (seconds first, e.g. '0 0 0 * * *')."
+    """The 6-field form KFP stores (seconds first), refused as KFP's robfig cron parser would.
+
+    The chart applies the same rule at install (tao_kfp.value_rules.cron_problems); a date that
+    never comes (``0 0 31 2 *``) is accepted with a warning, as KFP accepts it.
+    """
+    try:
+        normalised = value_rules.normalise_cron(cron, "--recurring-cron (upload.recurringCron)")
+    except ValueError as error:
+        raise UploadError(str(error)) from error
+    if value_rules.cron_never_fires(cron):
+        print(
+            f"Warning: --recurring-cron {cron!r} names a day none of its months has: KFP accepts "
+            "it, but the recurring run never starts."
         )
-    return " ".join(fields)
+    return normalised
 
 
 # Python types a run parameter may have, per KFP parameterType (pipeline_spec.proto,
@@ -251,8 +261,9 @@ _PARAMETER_TYPES = {
 def check_run_params(params: Dict[str, Any], pipeline_spec: dict, *, runs_start: bool) -> None:
     """Checks run parameters against the pipeline's declared inputs: names, types, required.
 
-    The chart checks the same at `helm install` (templates/validate-upload.yaml). Without it
-    the API server takes the upload and then rejects the run, after the version exists.
+    The chart checks the same at `helm install` (templates/_validate.tpl,
+    tao-kfp.validate.runParams). Without it the API server takes the upload and then rejects the
+    run, after the version exists.
     """
     declared = pipeline_spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
     problems = []
