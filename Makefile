@@ -95,6 +95,16 @@ kfp-backends: setup ## Run KFP's own API server, Argo compiler and driver (each 
 e2e-kfp: setup ## Build KFP's own API server (Go modules), start it on 127.0.0.1 with MariaDB, SeaweedFS and a control plane, run tests/kfp_server
 	hack/kfp-server/e2e.sh
 
+# NVIDIA's TAO wheels in Python 3.12 envs outside the repo (hack/tao-env.sh; keyed by tao-env/*.txt).
+TAO_PYT_ENV = $(shell hack/tao-env.sh pyt)
+TAO_DEPLOY_ENV = $(shell hack/tao-env.sh deploy)
+tao-env: ## Build (once) the pinned Python 3.12 envs with NVIDIA's nvidia-tao-pytorch and nvidia-tao-deploy 7.3.0
+	@echo "TAO_PYT_ENV=$(TAO_PYT_ENV)"
+	@echo "TAO_DEPLOY_ENV=$(TAO_DEPLOY_ENV)"
+
+test-nvidia: setup tao-env ## Run NVIDIA's TAO PyTorch code on the CPU: every classification_pyt step, tao-deploy up to TensorRT
+	TAO_KFP_REQUIRE_NVIDIA=1 $(VENV)/bin/pytest -m nvidia tests/nvidia
+
 test-cluster: setup tools ## Smoke tests against the cluster in KUBECONFIG (see hack/kind-up.sh)
 	$(VENV)/bin/pytest -m cluster tests/cluster
 
@@ -124,4 +134,4 @@ clean-runs: ## Remove the outputs of make demo and run-local (.demo, .local-runs
 clean: clean-runs ## Remove .venv, .tools, dist and local run outputs
 	rm -rf $(VENV) $(TOOLS) dist
 
-.PHONY: help setup tools demo compile docs lint lint-values check-generated test kfp-backends test-cluster images push package kind-up kind-down clean-runs clean e2e base-image e2e-kfp
+.PHONY: help setup tools demo compile docs lint lint-values check-generated test kfp-backends test-cluster images push package kind-up kind-down clean-runs clean e2e base-image e2e-kfp tao-env test-nvidia

@@ -2,7 +2,8 @@
 
 pytest-helm-charts' ``kube_cluster`` fixture raises when KUBECONFIG is unset, which would turn
 every cluster test into an error on a laptop or in CI. Here such tests are skipped with a
-one-line reason instead. Nothing else belongs in this file.
+one-line reason instead. Besides that, it only registers tests/tao_envs.py (the fixtures that
+run NVIDIA's TAO wheels) for every test directory.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Optional
 
 import pytest
+
+pytest_plugins = ["tao_envs"]
 
 _HOW_TO = "run hack/kind-up.sh, then make test-cluster"
 
