@@ -85,6 +85,9 @@ test: lint check-generated ## Everything CI runs: lint, generated-file checks, u
 e2e: setup tools ## Build the images here (podman, Debian base) and run every chart pod and the pipeline in containers
 	hack/e2e.sh
 
+e2e-cluster: setup tools ## Build Kubernetes from source (cached) and run every ci/ scenario's helm lifecycle on it as a namespace admin
+	hack/e2e-cluster.sh
+
 test-cluster: setup tools ## Smoke tests against the cluster in KUBECONFIG (see hack/kind-up.sh)
 	$(VENV)/bin/pytest -m cluster tests/cluster
 
@@ -114,4 +117,4 @@ clean-runs: ## Remove the outputs of make demo and run-local (.demo, .local-runs
 clean: clean-runs ## Remove .venv, .tools, dist and local run outputs
 	rm -rf $(VENV) $(TOOLS) dist
 
-.PHONY: help setup tools demo compile docs lint check-generated test test-cluster images push package kind-up kind-down clean-runs clean e2e base-image
+.PHONY: help setup tools demo compile docs lint check-generated test test-cluster images push package kind-up kind-down clean-runs clean e2e e2e-cluster base-image
