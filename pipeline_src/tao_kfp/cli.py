@@ -22,7 +22,7 @@ EPILOG = "Each command has its own --help, e.g. tao-kfp run-local --help."
 # each keeps heavy imports (torch, the kfp compiler) inside its functions.
 SUBCOMMANDS = {
     "compile": ("tao_kfp.compiler", "compile the pipeline to files/pipelines (or check sync)"),
-    "render": ("tao_kfp.environment", "adapt the precompiled pipeline to an environment config"),
+    "render": ("tao_kfp.render", "adapt the precompiled pipeline to an environment config"),
     "spec": ("tao_kfp.spec", "render or validate a TAO experiment spec"),
     "upload": ("tao_kfp.upload", "upload the pipeline to a KFP API as a new pipeline version"),
     "run-local": ("tao_kfp.local_run", "run the whole pipeline locally on the CPU backend"),

@@ -11,7 +11,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tao_kfp.environment import PIPELINE_PACKAGE, EnvironmentConfig
+from tao_kfp.environment import EnvironmentConfig
+from tao_kfp.names import PIPELINE_PACKAGE
 from tao_kfp.resources import SOURCE_FILES
 
 DEFAULT_OUTPUT = SOURCE_FILES / PIPELINE_PACKAGE

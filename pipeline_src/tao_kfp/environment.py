@@ -1,18 +1,15 @@
 """The environment config: everything about a cluster that the pipeline needs but a run does not.
 
 One typed model with defaults. The shipped pipeline is compiled with the defaults;
-``adapt_package`` is the single code path that rewrites a compiled package for another
-environment (used by the chart's upload Job, by ``tao-kfp render`` and by local runs).
+``tao_kfp.package.adapt_package`` is the single code path that rewrites a compiled package for
+another environment (used by the chart's upload Job, by ``tao-kfp render`` and by local runs).
 """
 
 from __future__ import annotations
 
-import copy
 import re
-import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Dict, List, Literal, Optional, Tuple
+from typing import Annotated, Dict, List, Literal, Optional
 
 import yaml
 from pydantic import (
@@ -26,6 +23,12 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from tao_kfp import __version__
+from tao_kfp.names import (
+    TAO_CONVERTER_ENV,
+    TAO_DEPLOY_ENTRYPOINT_ENV,
+    TAO_ENTRYPOINT_ENV,
+    TAO_VERSION_ENV,
+)
 
 # Validation rules shared with the chart: values.schema.json uses these exact patterns and
 # templates/_validate.tpl the NVIDIA names and toleration rules (tests/chart/test_rule_parity.py
@@ -50,11 +53,8 @@ LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$"
 QUANTITY_PATTERN = (
     r"^([1-9][0-9]*(\.[0-9]+)?|0\.[0-9]*[1-9][0-9]*)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$"
 )
-ENV_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
 DEFAULT_IMAGE_REPOSITORY = "localhost:5000/tao-kfp"
-# The compiled pipeline, relative to the chart's files/ (see tao_kfp.resources).
-PIPELINE_PACKAGE = "pipelines/tao-classification.yaml"
 
 
 class _Model(BaseModel):
@@ -177,7 +177,7 @@ class Gpu(_Model):
         return value
 
 
-# TAO's classification command per supported major version (tao-classification.md section 1).
+# TAO's classification command per supported major version (docs/tao-contract.md).
 # TAO 4.x is refused: its checkpoint format and prune behaviour are unverified, and 5.0's
 # prune appends .hdf5 to a .tlt path (common/magnet_prune.py:231-245), so guessing crashes.
 TAO_COMMANDS = {"3": "classification", "5": "classification_tf1"}
@@ -279,37 +279,30 @@ class EnvironmentConfig(_Model):
         return yaml.safe_dump(self.model_dump(by_alias=True, exclude_none=True), sort_keys=False)
 
 
-def _is_dns_label(value: str) -> bool:
-    return re.match(DNS_LABEL_PATTERN, value) is not None
+class ConfigError(ValueError):
+    """An environment config file that is missing, unreadable or invalid; names it and why."""
 
 
-# Names the compiled package uses; they must match tao_kfp.pipeline and tao_kfp.tao.
-VALIDATE_TASK = "validate-inputs"
-# The one step that runs in the tao-deploy image on the 5.x route (gen_trt_engine).
-ENGINE_TASK = "convert-tensorrt"
-NUM_GPUS_PARAMETER = "num_gpus"
-SECRET_ENV_NGC_API_KEY = "NGC_CLI_API_KEY"
-SECRET_ENV_MODEL_KEY = "TAO_MODEL_KEY"
-SHM_MOUNT_PATH = "/dev/shm"
+def load_config(path: str | Path, flag: str = "--config") -> EnvironmentConfig:
+    """Loads and validates a config file; ``ConfigError`` (one line per problem) otherwise."""
+    from pydantic import ValidationError
 
-
-def load_package(path: str | Path) -> List[dict]:
-    """Reads a compiled pipeline package: the pipeline spec, then the platform spec (if any)."""
-    return [doc for doc in yaml.safe_load_all(Path(path).read_text()) if doc is not None]
-
-
-def dump_package(docs: List[dict]) -> str:
-    """Writes documents as multi-document YAML that KFP (and load_component_from_file) reads."""
-    return yaml.safe_dump_all(docs, sort_keys=True, width=100)
-
-
-def _constant(value: str) -> dict:
-    return {"runtimeValue": {"constant": value}}
-
-
-def _is_gpu_executor(executor: dict) -> bool:
-    # GPU steps are exactly the ones requesting an accelerator (tests pin this down).
-    return "accelerator" in executor.get("container", {}).get("resources", {})
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{flag} {path}: no such file")
+    try:
+        return EnvironmentConfig.from_yaml(path)
+    except ValidationError as error:  # before ValueError: it is one, with a longer story
+        raise ConfigError(f"{flag} {path} is not a valid environment config:\n{error}") from error
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{flag} {path} is not text (not UTF-8)") from error
+    except yaml.YAMLError as error:
+        reason = " ".join(str(error).split())
+        raise ConfigError(f"{flag} {path} is not a valid environment config: {reason}") from error
+    except ValueError as error:  # starts with the file's name
+        raise ConfigError(f"{flag} {error}") from error
+    except OSError as error:
+        raise ConfigError(f"{flag} {path}: {error.strerror or error}") from error
 
 
 def step_image(env: EnvironmentConfig, gpu: bool, engine: bool = False) -> str:
@@ -322,302 +315,8 @@ def step_image(env: EnvironmentConfig, gpu: bool, engine: bool = False) -> str:
 def tao_env_variables(env: EnvironmentConfig) -> Dict[str, str]:
     """Environment variables of every GPU step: TAO's commands and version (see tao_kfp.tao)."""
     return {
-        "TAO_ENTRYPOINT": env.tao.entrypoint,
-        "TAO_CONVERTER": env.tao.converter,
-        "TAO_DEPLOY_ENTRYPOINT": env.tao.deploy_entrypoint,
-        "TAO_VERSION": env.tao.version,
+        TAO_ENTRYPOINT_ENV: env.tao.entrypoint,
+        TAO_CONVERTER_ENV: env.tao.converter,
+        TAO_DEPLOY_ENTRYPOINT_ENV: env.tao.deploy_entrypoint,
+        TAO_VERSION_ENV: env.tao.version,
     }
-
-
-def _adapt_container(container: dict, env: EnvironmentConfig, gpu: bool, engine: bool) -> None:
-    container["image"] = step_image(env, gpu, engine)
-    if not gpu:
-        return
-    values = tao_env_variables(env)
-    for variable in container.get("env", []):
-        if variable["name"] in values:
-            variable["value"] = values[variable["name"]]
-    accelerator = container["resources"]["accelerator"]
-    accelerator["resourceType"] = accelerator["type"] = env.gpu.resource
-
-
-def _toleration(toleration: Toleration) -> dict:
-    rendered = {
-        "key": toleration.key,
-        "operator": toleration.operator,
-        "value": toleration.value,
-        "effect": toleration.effect,
-        "tolerationSeconds": None
-        if toleration.toleration_seconds is None
-        else str(toleration.toleration_seconds),
-    }
-    return {k: v for k, v in rendered.items() if v is not None}
-
-
-def _adapt_platform_executor(config: dict, env: EnvironmentConfig, gpu: bool) -> None:
-    config["imagePullPolicy"] = env.images.pull_policy
-    pull_secrets = [
-        {"secretName": name, "secretNameParameter": _constant(name)}
-        for name in env.secrets.image_pull_secrets
-    ]
-    _set_or_drop(config, "imagePullSecret", pull_secrets)
-    for mount in config.get("pvcMount", []):
-        mount["constant"] = env.workspace.claim_name
-        mount["pvcNameParameter"] = _constant(env.workspace.claim_name)
-        mount["mountPath"] = env.workspace.mount_path
-    refs = {
-        SECRET_ENV_NGC_API_KEY: env.secrets.ngc_api_key,
-        SECRET_ENV_MODEL_KEY: env.secrets.model_key,
-    }
-    for secret in config.get("secretAsEnv", []):
-        for mapping in secret["keyToEnv"]:
-            ref = refs.get(mapping["envVar"])
-            if ref is not None:
-                mapping["secretKey"] = ref.key
-                secret["secretName"] = ref.name
-                secret["secretNameParameter"] = _constant(ref.name)
-    seconds = env.timeouts.gpu_step_seconds if gpu else env.timeouts.cpu_step_seconds
-    config["activeDeadlineSeconds"] = str(seconds)
-    config["securityContext"] = {
-        "runAsUser": str(env.workspace.run_as_user),
-        "runAsGroup": str(env.workspace.run_as_group),
-    }
-    if not gpu:
-        return
-    _set_or_drop(
-        config,
-        "nodeSelector",
-        {"labels": dict(env.gpu.node_selector)} if env.gpu.node_selector else None,
-    )
-    _set_or_drop(config, "tolerations", [_toleration(t) for t in env.gpu.tolerations])
-    for mount in config.get("emptyDirMounts", []):
-        if mount["mountPath"] == SHM_MOUNT_PATH:
-            mount["sizeLimit"] = env.gpu.shm_size
-
-
-def _set_or_drop(config: dict, key: str, value) -> None:
-    if value:
-        config[key] = value
-    else:
-        config.pop(key, None)
-
-
-def adapt_package(
-    docs: List[dict], env: EnvironmentConfig, *, backend: Optional[KfpBackend] = None
-) -> List[dict]:
-    """Rewrites a compiled pipeline package for ``env``; the input is left unchanged.
-
-    The one code path that turns the shipped package (compiled with the default config) into
-    the package for a cluster: images (the engine step's follows tao.version) and pull
-    policy, workspace claim and mount path,
-    Secret names and keys, pull secrets, GPU resource, the run form's num_gpus default, node
-    selector, tolerations, /dev/shm size, timeouts, security context, TAO commands, and the
-    workspace and TAO version constants given to step 1. A test proves the result equals
-    compiling ``make_pipeline(env)``.
-
-    Args:
-        docs: Documents from :func:`load_package`: pipeline spec, then platform spec.
-        env: The target environment.
-        backend: The KFP backend that will run it; fields it cannot take are dropped
-            (see :func:`adapt_for_backend`). None: a backend that takes everything.
-
-    Returns:
-        New documents for ``env``.
-    """
-    docs = copy.deepcopy(docs)
-    pipeline_spec = docs[0]
-    executors = pipeline_spec["deploymentSpec"]["executors"]
-    gpu_labels = {label for label, ex in executors.items() if _is_gpu_executor(ex)}
-    root = pipeline_spec["root"]
-    engine_component = root["dag"]["tasks"][ENGINE_TASK]["componentRef"]["name"]
-    engine_label = pipeline_spec["components"][engine_component]["executorLabel"]
-    for label, executor in executors.items():
-        _adapt_container(executor["container"], env, label in gpu_labels, label == engine_label)
-
-    root["inputDefinitions"]["parameters"][NUM_GPUS_PARAMETER]["defaultValue"] = str(env.gpu.count)
-    step_one = root["dag"]["tasks"][VALIDATE_TASK]["inputs"]["parameters"]
-    step_one["workspace"] = _constant(env.workspace.mount_path)
-    step_one["tao_version"] = _constant(env.tao.version)
-
-    platform = next((doc for doc in docs[1:] if "platforms" in doc), None)
-    if platform is not None:
-        platform_executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-        for label, config in platform_executors.items():
-            _adapt_platform_executor(config, env, label in gpu_labels)
-    if backend is not None:
-        docs, _ = adapt_for_backend(docs, backend)
-    return docs
-
-
-# -- KFP backend versions ------------------------------------------------------------------
-# Which backend applies which platform field, read from kubeflow/pipelines (see
-# /work/shared/reference/kfp-backend.md; README "KFP backend versions" has the table):
-# - 2.0.0-2.4.0: the driver parses platform config strictly, so any field it does not know
-#   fails every task; 2.4.1 is lenient (PR #11662) but leaves {{$.pipeline_job_uuid}}
-#   unsubstituted; pvcNameParameter/secretNameParameter arrive in 2.5.0. Hence the floor.
-# - 2.5.x: lenient driver, silently drops securityContext and secretAsEnv `optional`.
-#   (There are no backends 2.6-2.13: releases went from 2.5.0 to 2.14.0.)
-# - 2.14.0+: the API server's Argo compiler reads the executor config with protojson.Unmarshal,
-#   which rejects unknown fields, so the run is refused (backend/src/v2/compiler/argocompiler/
-#   container.go:285 at 2.14.0, :326 at 2.17.0).
-# - secretAsEnv `optional` exists from 2.15.0 (kubernetes_platform/proto/
-#   kubernetes_executor_config.proto:77, applied in backend/src/v2/driver/k8s.go:340-341;
-#   neither at 2.14.0), securityContext from 2.16.0 (proto :43, k8s.go:724).
-MIN_KFP_BACKEND = (2, 5, 0)
-_SECURITY_CONTEXT_FROM = (2, 16, 0)
-_OPTIONAL_SECRETS_FROM = (2, 15, 0)
-
-
-@dataclass(frozen=True)
-class KfpBackend:
-    """A KFP backend version, as ``GET /apis/v2beta1/healthz`` reports it in ``tag_name``."""
-
-    version: Tuple[int, int, int]
-
-    @classmethod
-    def parse(cls, text: str) -> KfpBackend:
-        """Parses "2.5.0", "v2.16.1" or "2.15.0-rc.1"; raises ValueError naming the floor."""
-        match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+][0-9A-Za-z.-]*)?$", text.strip())
-        if match is None:
-            raise ValueError(
-                f"KFP backend version {text!r} is not a version such as 2.16.0 "
-                "(custom builds report 'unknown': state the version they are built from)"
-            )
-        major, minor, patch = (int(part or 0) for part in match.groups())
-        return cls(version=(major, minor, patch))
-
-    def __str__(self) -> str:
-        return ".".join(str(part) for part in self.version)
-
-    def check_supported(self) -> None:
-        """Raises ValueError, with the reason, for a backend below the floor."""
-        if self.version >= MIN_KFP_BACKEND:
-            return
-        floor = ".".join(map(str, MIN_KFP_BACKEND))
-        why = (
-            "its driver leaves {{$.pipeline_job_uuid}} (the run id every step files its "
-            "outputs under) unsubstituted"
-            if self.version >= (2, 4, 1)
-            else "its driver rejects the package's Kubernetes settings, so every step fails"
-        )
-        raise ValueError(
-            f"KFP backend {self} is not supported: {why}. This pipeline needs KFP {floor} or "
-            "newer (2.16.0+ applies everything); upgrade Kubeflow Pipelines."
-        )
-
-
-def adapt_for_backend(docs: List[dict], backend: KfpBackend) -> Tuple[List[dict], List[str]]:
-    """Drops the platform fields ``backend`` cannot take; returns (new docs, what is lost).
-
-    Each "lost" line says what no longer happens on that backend, for the upload log and
-    ``tao-kfp render --kfp-version``. Raises ValueError below the floor.
-    """
-    backend.check_supported()
-    docs = copy.deepcopy(docs)
-    lost: List[str] = []
-    platform = next((doc for doc in docs[1:] if "platforms" in doc), None)
-    if platform is None:
-        return docs, lost
-    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values()
-    if backend.version < _SECURITY_CONTEXT_FROM:
-        dropped = [
-            config.pop("securityContext") for config in executors if "securityContext" in config
-        ]
-        if dropped:
-            lost.append(
-                f"KFP {backend}: runAsUser/runAsGroup not applied (needs 2.16.0), pods run as "
-                "the image's user; files they write on the workspace get that owner"
-            )
-    if backend.version < _OPTIONAL_SECRETS_FROM:
-        optional = [
-            secret.pop("optional")
-            for config in executors
-            for secret in config.get("secretAsEnv", [])
-            if "optional" in secret
-        ]
-        if optional:
-            lost.append(
-                f"KFP {backend}: optional Secrets not applied (needs 2.15.0), a step whose "
-                "Secret or key is missing fails with CreateContainerConfigError"
-            )
-    return docs, lost
-
-
-def add_arguments(parser) -> None:
-    """Registers ``render --config ENV.yaml [--package PATH] [--out PATH|-]``."""
-    parser.add_argument("--config", required=True, help="environment config YAML (camelCase keys)")
-    parser.add_argument(
-        "--package",
-        help="compiled pipeline to adapt (default: the shipped pipelines/tao-classification.yaml)",
-    )
-    parser.add_argument("--out", default="-", help="where to write the result; - for stdout")
-    parser.add_argument(
-        "--kfp-version",
-        help="KFP backend version that will run it (e.g. 2.15.0): drop what it cannot take "
-        "and print what is lost (default: a backend that takes everything)",
-    )
-
-
-def run(args) -> int:
-    """Adapts the compiled package to the config and writes it (what the upload Job uploads)."""
-    from pydantic import ValidationError
-
-    from tao_kfp.resources import shipped_file
-
-    try:
-        env = EnvironmentConfig.from_yaml(args.config)
-    except ValidationError as error:  # before ValueError: it is one, with a longer story
-        print(
-            f"tao-kfp render: invalid environment config {args.config}:\n{error}", file=sys.stderr
-        )
-        return 2
-    except yaml.YAMLError as error:
-        reason = " ".join(str(error).split())
-        print(
-            f"tao-kfp render: invalid environment config {args.config}: {reason}", file=sys.stderr
-        )
-        return 2
-    except ValueError as error:  # names the file itself
-        print(f"tao-kfp render: invalid environment config: {error}", file=sys.stderr)
-        return 2
-    except OSError as error:
-        print(f"tao-kfp render: --config {args.config}: {error.strerror}", file=sys.stderr)
-        return 2
-    package = args.package or shipped_file(PIPELINE_PACKAGE)
-    try:
-        docs = load_package(package)
-    except OSError as error:
-        print(f"tao-kfp render: --package {package}: {error.strerror}", file=sys.stderr)
-        return 2
-    except yaml.YAMLError as error:
-        reason = " ".join(str(error).split())
-        print(f"tao-kfp render: --package {package} is not valid YAML: {reason}", file=sys.stderr)
-        return 2
-    first = docs[0] if docs else None
-    if not isinstance(first, dict) or "deploymentSpec" not in first or "root" not in first:
-        print(
-            f"tao-kfp render: --package {package} is not a compiled KFP pipeline (no "
-            "deploymentSpec and root); pass the YAML that `tao-kfp compile` writes",
-            file=sys.stderr,
-        )
-        return 2
-    docs = adapt_package(docs, env)
-    if args.kfp_version:
-        try:
-            docs, lost = adapt_for_backend(docs, KfpBackend.parse(args.kfp_version))
-        except ValueError as error:
-            print(f"tao-kfp render: {error}", file=sys.stderr)
-            return 2
-        for line in lost or [f"KFP {args.kfp_version}: nothing lost"]:
-            print(line, file=sys.stderr)
-    text = dump_package(docs)
-    if args.out == "-":
-        sys.stdout.write(text)
-    else:
-        try:
-            Path(args.out).write_text(text)
-        except OSError as error:
-            print(f"tao-kfp render: --out {args.out}: {error.strerror}", file=sys.stderr)
-            return 2
-        print(f"wrote {args.out} (adapted from {package})", file=sys.stderr)
-    return 0

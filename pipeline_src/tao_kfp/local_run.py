@@ -1,9 +1,9 @@
 """Runs the shipped pipeline end to end on this machine, with the CPU backend standing in for TAO.
 
 The compiled package in ``files/pipelines`` is adapted for a local environment through the same
-``adapt_package`` the chart's upload Job uses (workspace = a local folder, TAO commands = the
-CPU backend), then executed with ``kfp.local``'s SubprocessRunner. Nothing here is a second
-pipeline definition: what runs is what a cluster runs, minus the Kubernetes plumbing that
+``tao_kfp.package.adapt_package`` the chart's upload Job uses (workspace = a local folder, TAO
+commands = the CPU backend), then executed with ``kfp.local``'s SubprocessRunner. Nothing here is
+a second pipeline definition: what runs is what a cluster runs, minus the Kubernetes plumbing that
 ``kfp.local`` ignores.
 """
 
@@ -23,9 +23,17 @@ import sys
 import time
 import warnings
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Deque, Dict, List, Optional, Sequence
+
+from tao_kfp.local_summary import (  # noqa: F401 (LocalRunSummary and format_summary: API)
+    LocalRunSummary,
+    backend_seconds,
+    format_summary,
+    summarise,
+    task_outputs,
+)
 
 # Sized so the whole demo runs in a few minutes on 2 CPU cores (digits at 32x32, ResNet-10).
 DEMO_SPEC_OVERRIDES: Dict[str, Any] = {
@@ -76,36 +84,6 @@ class StepTiming:
     status: str = "RUNNING"
     seconds: Optional[float] = None
     started: float = 0.0
-
-
-@dataclass
-class LocalRunSummary:
-    """What ``make demo`` prints and writes to ``summary.json``."""
-
-    status: str
-    output_dir: str
-    pipeline_seconds: float
-    backend_seconds: float
-    steps: List[Dict[str, Any]] = field(default_factory=list)
-    accuracy_before_pruning: Optional[float] = None
-    accuracy_after_pruning: Optional[float] = None
-    pruning_ratio: Optional[float] = None
-    parameters_before_pruning: Optional[int] = None
-    parameters_after_pruning: Optional[int] = None
-    model_sizes_mb: Dict[str, float] = field(default_factory=dict)
-    metrics: Dict[str, Dict[str, Any]] = field(default_factory=dict)
-    final_model: Optional[str] = None  # the pipeline-level output Model (retrained checkpoint)
-    dataset: Dict[str, Any] = field(default_factory=dict)  # {"path": ..., "classes": [...]}
-    experiment_dir: Optional[str] = None  # <workspace>/experiments/<run id>
-    failed_step: Optional[str] = None
-    error: Optional[str] = None  # the failed step's last meaningful output lines
-    disk_mb: float = 0.0  # what this run left on disk (experiment folder + kfp outputs)
-    report: str = ""
-
-    @property
-    def orchestration_seconds(self) -> float:
-        """Pipeline wall time not spent inside the backend's own compute."""
-        return max(0.0, self.pipeline_seconds - self.backend_seconds)
 
 
 class _TaskProgress(logging.Filter):
@@ -372,9 +350,9 @@ def run_local(
 
     from tao_kfp.cpu_backend.cli import TIMINGS_ENV
     from tao_kfp.cpu_backend.train import KEEP_CHECKPOINTS_ENV
-    from tao_kfp.environment import adapt_package, dump_package, load_package
+    from tao_kfp.names import MODEL_KEY_ENV, PIPELINE_PACKAGE
+    from tao_kfp.package import adapt_package, dump_package, load_package
     from tao_kfp.resources import shipped_file
-    from tao_kfp.tao import MODEL_KEY_ENV
 
     out = Path(output_dir).resolve()
     workspace = out / "workspace"
@@ -394,7 +372,7 @@ def run_local(
     experiments_before = _subfolders(workspace / "experiments")
 
     docs = adapt_package(
-        load_package(shipped_file("pipelines/tao-classification.yaml")),
+        load_package(shipped_file(PIPELINE_PACKAGE)),
         environment or local_environment(workspace, tao_version),
     )
     package = out / "pipeline.local.yaml"
@@ -445,7 +423,7 @@ def run_local(
 
     new_runs = _subfolders(pipeline_root) - runs_before
     run_dir = max(new_runs, key=lambda p: p.stat().st_mtime) if new_runs else None
-    outputs = _task_outputs(run_dir) if run_dir else {}
+    outputs = task_outputs(run_dir) if run_dir else {}
     steps = [asdict(t) for t in progress.timings.values()]
     silent = _silent_successes(docs[0], steps, outputs)
     for step in steps:
@@ -457,11 +435,11 @@ def run_local(
     experiment = outputs.get("validate-inputs", {}).get("parameters", {}).get("run_dir")
     new_experiments = _subfolders(workspace / "experiments") - experiments_before
     experiment_dir = Path(experiment) if experiment else next(iter(new_experiments), None)
-    summary = _summarise(
+    summary = summarise(
         status="FAILURE" if failed else "SUCCESS",
         out=out,
         wall=wall,
-        backend=_backend_seconds(timings_file),
+        backend=backend_seconds(timings_file),
         steps=steps,
         outputs=outputs,
     )
@@ -517,119 +495,6 @@ def _silent_successes(
         and step["task"] in declares_outputs
         and step["task"] not in outputs
     }
-
-
-def _task_outputs(run_dir: Path) -> Dict[str, Dict[str, Any]]:
-    """Per task: output parameters and artifacts (uri + metadata) from executor_output.json."""
-    result: Dict[str, Dict[str, Any]] = {}
-    for executor_output in sorted(run_dir.glob("*/executor_output.json")):
-        data = json.loads(executor_output.read_text())
-        artifacts = {
-            name: [
-                {"uri": a.get("uri", ""), "metadata": a.get("metadata", {})}
-                for a in value.get("artifacts", [])
-            ]
-            for name, value in data.get("artifacts", {}).items()
-        }
-        result[executor_output.parent.name] = {
-            "parameters": data.get("parameterValues", {}),
-            "artifacts": artifacts,
-        }
-    return result
-
-
-def _metrics_of(outputs: Dict[str, Dict[str, Any]], task: str) -> Dict[str, Any]:
-    """Scalar metrics a task logged to its Output[Metrics] artifacts."""
-    found: Dict[str, Any] = {}
-    for artifact_list in outputs.get(task, {}).get("artifacts", {}).values():
-        for artifact in artifact_list:
-            for key, value in artifact["metadata"].items():
-                if isinstance(value, (int, float)) and not isinstance(value, bool):
-                    found[key] = value
-    return found
-
-
-def _backend_seconds(timings_file: Path) -> float:
-    if not timings_file.is_file():
-        return 0.0
-    lines = [json.loads(line) for line in timings_file.read_text().splitlines() if line.strip()]
-    return round(sum(float(line.get("seconds", 0.0)) for line in lines), 1)
-
-
-def _summarise(status, out, wall, backend, steps, outputs) -> LocalRunSummary:
-    metrics = {task: _metrics_of(outputs, task) for task in outputs}
-    train = metrics.get("train", {})
-    retrain = metrics.get("retrain", {})
-    prune = metrics.get("prune", {})
-    sizes = {
-        "trained_model": train.get("model_size_mb"),
-        "pruned_model": prune.get("pruned_size_mb"),
-        "retrained_model": retrain.get("model_size_mb"),
-        "exported_fp32": metrics.get("export-fp32", {}).get("export_size_mb"),
-        "exported_int8": metrics.get("export-int8", {}).get("export_size_mb"),
-        "engine_int8": metrics.get("convert-tensorrt", {}).get("engine_size_mb"),
-    }
-    return LocalRunSummary(
-        status=status,
-        output_dir=str(out),
-        pipeline_seconds=round(wall, 1),
-        backend_seconds=backend,
-        steps=steps,
-        accuracy_before_pruning=metrics.get("evaluate", {}).get("top1_accuracy"),
-        accuracy_after_pruning=metrics.get("re-evaluate", {}).get("top1_accuracy"),
-        pruning_ratio=prune.get("parameter_ratio"),
-        parameters_before_pruning=_as_int(train.get("parameters")),
-        parameters_after_pruning=_as_int(retrain.get("parameters")),
-        model_sizes_mb={k: round(v, 3) for k, v in sizes.items() if v is not None},
-        metrics=metrics,
-    )
-
-
-def _as_int(value: Any) -> Optional[int]:
-    return int(value) if isinstance(value, (int, float)) else None
-
-
-def format_summary(summary: LocalRunSummary) -> str:
-    """The summary printed at the end of a local run (a failed run shows only its own error)."""
-    from tao_kfp.steps.report import readable
-
-    lines = ["", f"Pipeline {summary.status} in {summary.pipeline_seconds:.1f} s", ""]
-    lines.append(f"  {'step':<22}{'status':<10}{'seconds':>8}")
-    for step in summary.steps:
-        seconds = f"{step['seconds']:.1f}" if step["seconds"] is not None else "-"
-        lines.append(f"  {step['task']:<22}{step['status']:<10}{seconds:>8}")
-    classes = summary.dataset.get("classes", [])
-    lines += [
-        "",
-        f"  dataset : {summary.dataset.get('path', 'n/a')}",
-        f"  classes : {len(classes)} ({', '.join(classes[:12])}"
-        f"{', ...' if len(classes) > 12 else ''})",
-    ]
-    if summary.status != "SUCCESS":
-        lines += ["", f"  failed step: {summary.failed_step or 'n/a'}", "  error:"]
-        lines += [f"    {line}" for line in (summary.error or "n/a").splitlines()]
-    else:
-        before, after = summary.parameters_before_pruning, summary.parameters_after_pruning
-        lines += [
-            f"  top-1 accuracy before pruning : {readable(summary.accuracy_before_pruning)}",
-            f"  top-1 accuracy after pruning  : {readable(summary.accuracy_after_pruning)}",
-            f"  pruning ratio (params kept)   : {readable(summary.pruning_ratio)}",
-            f"  parameters before / after     : {readable(before)} / {readable(after)}",
-        ]
-        for name, size in summary.model_sizes_mb.items():
-            lines.append(f"  size of {name:<22}: {size:.2f} MB")
-        lines += [
-            f"  backend compute / orchestration: {summary.backend_seconds:.1f} s / "
-            f"{summary.orchestration_seconds:.1f} s",
-            f"  final model (pipeline output): {summary.final_model}",
-        ]
-    lines += [
-        f"  experiment folder: {summary.experiment_dir or 'n/a'}",
-        f"  disk left by this run: {summary.disk_mb:.1f} MB",
-        f"  report : {summary.report}",
-        f"  summary: {Path(summary.output_dir) / 'summary.json'}",
-    ]
-    return "\n".join(lines)
 
 
 def _json_mapping(text: str) -> Dict[str, Any]:

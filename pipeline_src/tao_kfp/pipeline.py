@@ -5,7 +5,7 @@ holds only what a data scientist changes, and every cluster detail (images, work
 Secrets, GPU scheduling, timeouts, security context) is applied from the
 :class:`~tao_kfp.environment.EnvironmentConfig` by one helper per step kind. The shipped
 ``files/pipelines/tao-classification.yaml`` is compiled from the default config;
-:func:`tao_kfp.environment.adapt_package` rewrites it for other environments, and a test
+:func:`tao_kfp.package.adapt_package` rewrites it for other environments, and a test
 proves both routes give the same package.
 
 DAG (longest chain 7): validate -> prepare -> train -> prune -> retrain -> export-int8 ->
@@ -19,12 +19,11 @@ from typing import Callable, Dict, Optional
 from kfp import dsl, kubernetes
 
 from tao_kfp import components as c
-from tao_kfp.environment import ENGINE_TASK, EnvironmentConfig, step_image, tao_env_variables
-from tao_kfp.tao import MODEL_KEY_ENV, NGC_API_KEY_ENV
+from tao_kfp.environment import EnvironmentConfig, step_image, tao_env_variables
+from tao_kfp.names import ENGINE_TASK, MODEL_KEY_ENV, NGC_API_KEY_ENV, SHM_MOUNT_PATH
 
 PIPELINE_NAME = "tao-classification"
 WORKSPACE_VOLUME_SHM = "dshm"
-SHM_MOUNT_PATH = "/dev/shm"
 
 # Task name (as compiled) -> step kind. CPU steps use the tools image; GPU steps the TAO image
 # plus accelerator, node selector, tolerations and /dev/shm.
@@ -278,7 +277,7 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
             run_dir=run_dir,
         ).set_display_name("12. Build TensorRT engine (INT8)")
         configure_gpu_step(engine, env, engine=True)
-        assert engine.name == ENGINE_TASK  # environment.adapt_package finds it by this name
+        assert engine.name == ENGINE_TASK  # package.adapt_package finds it by this name
 
         return retrained.outputs["model"]
 

@@ -801,23 +801,36 @@ def write_rendered(out: Union[str, os.PathLike], text: str, *, force: bool = Fal
     return outcome
 
 
-def _load_overrides(path: Path) -> Dict[str, Any]:
+def parse_overrides(text: str, source: str) -> Dict[str, Any]:
+    """Parses spec overrides: a YAML (or JSON) mapping; empty means none.
+
+    The one parser for the ``spec_overrides`` run parameter (step 1) and ``tao-kfp spec
+    --overrides``. Raises ``SpecError`` naming ``source``.
+    """
     import yaml
 
+    if not text.strip():
+        return {}
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise SpecError(f"cannot read overrides file {path}: {error.strerror or error}") from None
+        loaded = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise SpecError(f"overrides file {path} is not valid YAML: {error}") from None
+        raise SpecError(f"{source} is not valid YAML/JSON: {error}") from None
     if loaded is None:
         return {}
     if not isinstance(loaded, Mapping):
         raise SpecError(
-            f"overrides file {path} must hold a mapping such as 'train_config: {{n_epochs: 10}}', "
-            f"got {type(loaded).__name__}"
+            f"{source} must be a YAML/JSON mapping such as "
+            f'{{"train_config": {{"n_epochs": 10}}}}, got {type(loaded).__name__}'
         )
     return dict(loaded)
+
+
+def _load_overrides(path: Path) -> Dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise SpecError(f"cannot read overrides file {path}: {error.strerror or error}") from None
+    return parse_overrides(text, f"overrides file {path}")
 
 
 def _print_problems(problems: List[str], source: str, task: str) -> None:

@@ -15,20 +15,24 @@ import sys
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
-# Environment variables holding credentials, set from Kubernetes Secrets on the steps that
-# need them. Their values are redacted from every line run_tao prints or returns.
-NGC_API_KEY_ENV = "NGC_CLI_API_KEY"
-MODEL_KEY_ENV = "TAO_MODEL_KEY"
-SECRET_ENV_NAMES = (NGC_API_KEY_ENV, MODEL_KEY_ENV)
+# Credentials' environment variables (SECRET_ENV_NAMES) are redacted from every line run_tao
+# prints or returns. TAO_VERSION_ENV holds the step image's TAO major version ("3" or "5").
+from tao_kfp.names import (  # noqa: F401 (re-exported for the steps)
+    MODEL_KEY_ENV,
+    NGC_API_KEY_ENV,
+    SECRET_ENV_NAMES,
+    TAO_CONVERTER_ENV,
+    TAO_DEPLOY_ENTRYPOINT_ENV,
+    TAO_ENTRYPOINT_ENV,
+    TAO_VERSION_ENV,
+)
 
 # command_env -> command used when the variable is unset (TAO 3.x names; tao-deploy's for 5.x).
 DEFAULT_COMMANDS = {
-    "TAO_ENTRYPOINT": "classification",
-    "TAO_CONVERTER": "converter",
-    "TAO_DEPLOY_ENTRYPOINT": "classification_tf1",
+    TAO_ENTRYPOINT_ENV: "classification",
+    TAO_CONVERTER_ENV: "converter",
+    TAO_DEPLOY_ENTRYPOINT_ENV: "classification_tf1",
 }
-# TAO major version of the step image ("3" or "5"), set on every GPU step by the pipeline.
-TAO_VERSION_ENV = "TAO_VERSION"
 REDACTED = "****"
 SYSTEM_PATH_ENV = "TAO_KFP_SYSTEM_PATH"
 FAIL_MARKER = "Execution status: FAIL"
@@ -57,7 +61,7 @@ def key_args(*, required_by_3x: bool = False) -> List[str]:
 
     Args:
         required_by_3x: The command declares ``-k`` required in TAO 3.x (evaluate, inference:
-            tao-classification.md section 9); then a missing key on 3.x fails here, before TAO
+            docs/tao-contract.md); then a missing key on 3.x fails here, before TAO
             would fail with an argparse usage error.
 
     Raises:

@@ -2,7 +2,7 @@
 
 values.schema.json uses the patterns of tao_kfp.environment verbatim, templates/_validate.tpl
 its NVIDIA resource names, and the recurringCron pattern accepts only what `tao-kfp upload`
-(_normalise_cron) accepts. Mount paths are the chart's alone: local runs mount host paths.
+(normalise_cron) accepts. Mount paths are the chart's alone: local runs mount host paths.
 Behaviour is compared case by case: the chart under Helm 4 (test_bad_values runs both Helms)
 against EnvironmentConfig.
 """
@@ -18,7 +18,8 @@ from chart_helpers import CI_DIR, REPO, template_args
 from pydantic import ValidationError
 
 from tao_kfp import environment as env
-from tao_kfp.upload import UploadError, _normalise_cron
+from tao_kfp.upload import UploadError
+from tao_kfp.upload.inputs import normalise_cron
 
 SCHEMA = json.loads((REPO / "values.schema.json").read_text())["properties"]
 VALIDATE_TPL = (REPO / "templates/_validate.tpl").read_text()
@@ -114,7 +115,7 @@ CRON_PATTERN = SCHEMA["upload"]["properties"]["recurringCron"]["pattern"]
 def test_every_cron_the_schema_accepts_the_upload_accepts(cron):
     assert re.search(CRON_PATTERN, cron)
     if cron:
-        assert len(_normalise_cron(cron).split()) == 6
+        assert len(normalise_cron(cron).split()) == 6
 
 
 @pytest.mark.parametrize("cron", ["@hourly", "@daily", "nightly", "0 0 * *"])
@@ -122,4 +123,4 @@ def test_crons_the_upload_refuses_the_schema_refuses(cron):
     assert not re.search(CRON_PATTERN, cron)
     if cron.startswith("@") or len(cron.split()) not in (5, 6):
         with pytest.raises(UploadError):
-            _normalise_cron(cron)
+            normalise_cron(cron)

@@ -59,10 +59,10 @@ def test_hosts_the_upload_can_use_render(helm, chart_dir, host):
     # An external host does not name the namespace of KFP's pods: kfp.pipelineNamespace does.
     result = render(helm, chart_dir, **{"kfp.host": host, "kfp.pipelineNamespace": "kubeflow"})
     assert result.returncode == 0, result.stderr
-    # The same host passes the uploader's own check (argparse + tao_kfp.upload._check_host).
-    from tao_kfp.upload import _check_host
+    # The same host passes the uploader's own check (argparse + tao_kfp.upload.inputs.check_host).
+    from tao_kfp.upload.inputs import check_host
 
-    _check_host(host)
+    check_host(host)
 
 
 @pytest.mark.parametrize("version", ["2.4.1", "2.0.5", "latest", "1.8.5", "2.16.0\nx: y"])

@@ -468,7 +468,7 @@ def test_preprocess_modes_match_keras():
 
 
 def test_tao3_evaluate_and_inference_require_a_key(chain, cli, tmp_path):
-    """TAO 3.x evaluate and inference declare -k required (tao-classification.md section 9)."""
+    """TAO 3.x evaluate and inference declare -k required (docs/tao-contract.md)."""
     for args in (
         ["evaluate", "-e", chain.outputs["spec"]],
         ["inference", "-m", chain.outputs["model"], "-e", chain.outputs["spec"], "-d", tmp_path],

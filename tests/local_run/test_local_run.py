@@ -354,8 +354,8 @@ def test_evaluation_crops_as_training_does(user, center_crop_in_evaluation):
 def test_a_step_that_wrote_no_outputs_is_not_a_success():
     """kfp.local's DockerRunner reports SUCCESS for a container removed before its exit status
     is read (kfp/local/docker_task_handler.py:143-160): such a step is a failure here."""
-    from tao_kfp.environment import load_package
     from tao_kfp.local_run import _silent_successes
+    from tao_kfp.package import load_package
     from tao_kfp.resources import shipped_file
 
     spec = load_package(shipped_file("pipelines/tao-classification.yaml"))[0]

@@ -446,7 +446,7 @@ def test_render_refuses_an_invalid_result_and_writes_nothing(tmp_path, capsys):
     [
         ("train_config: {n_epoch: 3}\n", "unknown override key 'train_config.n_epoch'"),
         ("train_config: [1, 2]\n", "must be a mapping"),
-        ("- 1\n", "must hold a mapping"),
+        ("- 1\n", "must be a YAML/JSON mapping"),
         ("a: [\n", "is not valid YAML"),
     ],
     ids=["unknown key", "list section", "list document", "bad yaml"],

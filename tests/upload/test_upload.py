@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import shutil
 import subprocess
@@ -588,19 +587,15 @@ def test_https_needs_the_ca_bundle_and_fails_at_once_without_it(self_signed, toy
 
 
 def test_the_config_adapts_the_package_and_names_the_version(kfp_api, tmp_path, capsys):
-    environment = importlib.import_module("tao_kfp.environment")
-    needed = ("load_package", "dump_package", "adapt_package")
-    if not all(hasattr(environment, name) for name in needed):
-        pytest.skip("tao_kfp.environment has no load_package/dump_package/adapt_package yet")
+    from tao_kfp.environment import EnvironmentConfig
+    from tao_kfp.package import adapt_package, dump_package, load_package
     from tao_kfp.resources import shipped_file
 
     package = shipped_file("pipelines/tao-classification.yaml")
     config = tmp_path / "env.yaml"
     config.write_text("workspace:\n  claimName: other-claim\n")
-    env = environment.EnvironmentConfig.from_yaml(config)
-    adapted = environment.dump_package(
-        environment.adapt_package(environment.load_package(package), env)
-    )
+    env = EnvironmentConfig.from_yaml(config)
+    adapted = dump_package(adapt_package(load_package(package), env))
 
     assert upload(kfp_api.url, package, "--config", str(config)) == 0
 

@@ -3,7 +3,7 @@
 Slow and silent servers (the deadline), older servers that answer a duplicate with 500 (races
 and retried creates), case-insensitive names, inputs that must end in one clear line, and
 run parameters checked against the pipeline's declared inputs. The KFP facts are cited in
-tests/doubles/kfp_api.py and /work/shared/reference/kfp-backend.md.
+tests/doubles/kfp_api.py and docs/kfp-backends.md.
 """
 
 from __future__ import annotations

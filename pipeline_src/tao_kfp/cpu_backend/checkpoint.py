@@ -19,6 +19,9 @@ from tao_kfp.cpu_backend.common import BackendError
 FORMAT = "tao-kfp-cpu-checkpoint/1"
 _HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 _KDF_ROUNDS = 20_000
+# Metadata key under which an exported ONNX model carries its key check (export writes it,
+# convert reads it).
+KEY_METADATA = "tao_kfp.key_check"
 
 
 def key_digest(key: str, salt: bytes) -> bytes:

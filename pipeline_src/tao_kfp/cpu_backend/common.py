@@ -12,13 +12,13 @@ PRUNE_LOGGER = "iva.common.magnet_prune"
 
 
 # The TAO major versions the backend can play (``tao-kfp-cpu --tao-version``), and what each
-# writes for a checkpoint: 3.x encrypted .tlt, 5.0 Keras .hdf5 (tao-classification.md 5).
+# writes for a checkpoint: 3.x encrypted .tlt, 5.0 Keras .hdf5 (docs/tao-contract.md).
 TAO_VERSIONS = ("3", "5")
 CHECKPOINT_EXTENSION = {"3": "tlt", "5": "hdf5"}
 
 
 def require_key_on_3x(args: Any, task: str) -> None:
-    """TAO 3.x evaluate and inference declare ``-k`` required (tao-classification.md 9)."""
+    """TAO 3.x evaluate and inference declare ``-k`` required (docs/tao-contract.md)."""
     if getattr(args, "tao_version", "3") == "3" and not args.key:
         raise BackendError(
             f"TAO 3.x {task} requires -k/--key (the model key the model was saved with); "

@@ -50,9 +50,8 @@ def run(args: argparse.Namespace) -> int:
     """Checks the model against the flags, builds the engine and benchmarks it; returns 0."""
     import onnx
 
-    from tao_kfp.cpu_backend.checkpoint import key_matches
+    from tao_kfp.cpu_backend.checkpoint import KEY_METADATA, key_matches
     from tao_kfp.cpu_backend.common import use_all_cores
-    from tao_kfp.cpu_backend.export import KEY_METADATA
 
     use_all_cores()
     source = Path(args.input_file)

@@ -22,7 +22,6 @@ from tao_kfp.cpu_backend.common import BackendError, log, refuse_existing, say
 
 INPUT_NAME = "input_1"
 OUTPUT_NAME = "predictions/Softmax"
-KEY_METADATA = "tao_kfp.key_check"
 OPSET = 17
 
 
@@ -65,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     tao5 = args.tao_version == "5"
     output = args.output_file or str(Path(args.model).with_suffix(".onnx" if tao5 else ".etlt"))
     if tao5 and not output.endswith(".onnx"):
-        output += ".onnx"  # 5.0 forces ONNX and appends the extension (tao-classification.md 2)
+        output += ".onnx"  # 5.0 forces ONNX and appends the extension (docs/tao-contract.md)
     output_path = refuse_existing(output, "-o")
     if args.gen_ds_config and not args.classmap_json:
         raise BackendError("--gen_ds_config needs --classmap_json <classmap.json written by train>")
@@ -109,7 +108,7 @@ def export_onnx(model: Any, path: Path, *, key: str) -> None:
     import torch
     from onnxruntime.quantization import quant_pre_process
 
-    from tao_kfp.cpu_backend.checkpoint import new_key_check
+    from tao_kfp.cpu_backend.checkpoint import KEY_METADATA, new_key_check
 
     wrapped = torch.nn.Sequential(model, torch.nn.Softmax(dim=1)).eval()
     example = torch.zeros((1, *model.arch["input_shape"]))

@@ -75,7 +75,7 @@ def predict_labelled_folder(
 ) -> tuple[List[LabelledPrediction], Path]:
     """Runs ``inference -d`` over a class-folder split; returns its predictions and result.csv.
 
-    Flags: ``-m -e -d -cm -b`` exist in 3.x and 5.0 (tao-classification.md section 2; 5.0
+    Flags: ``-m -e -d -cm -b`` exist in 3.x and 5.0 (docs/tao-contract.md; 5.0
     makenet/scripts/inference.py:67 ``-b``, 71 ``-cm``); ``-k`` is passed always, and required
     on 3.x, whose inference declares it required (5.0 takes it as optional, inference.py:50).
     """

@@ -20,8 +20,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-import yaml
-
 from tao_kfp import dataset
 from tao_kfp.steps.common import RUN_LAYOUT
 
@@ -101,21 +99,6 @@ def _flatten(data: Dict[str, Any], prefix: str = "") -> List[str]:
             keys.extend(_flatten(value, dotted + "."))
         keys.append(dotted)
     return keys
-
-
-def parse_overrides(text: str) -> Dict[str, Any]:
-    """Parses the spec_overrides run parameter (YAML or JSON mapping; empty means none)."""
-    if not text.strip():
-        return {}
-    data = yaml.safe_load(text)
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise InputError(
-            f"spec_overrides must be a YAML/JSON mapping such as "
-            f'{{"train_config": {{"mixup_alpha": 0.2}}}}, got {type(data).__name__}'
-        )
-    return data
 
 
 def check_numbers(
@@ -472,11 +455,13 @@ def validate_inputs(
     pretrained_source, problems = classify_pretrained(pretrained_model, root)
     errors += problems
 
+    from tao_kfp import spec as spec_module
+
     overrides: Dict[str, Any] = {}
     try:
-        overrides = parse_overrides(spec_overrides)
-    except (InputError, yaml.YAMLError) as error:
-        errors.append(f"spec_overrides is not valid YAML/JSON: {error}")
+        overrides = spec_module.parse_overrides(spec_overrides, "spec_overrides")
+    except spec_module.SpecError as error:
+        errors.append(str(error))
     for key in _flatten(overrides):
         for reserved, parameter in RESERVED_OVERRIDES.items():
             if key == reserved or key.startswith(reserved + "."):
@@ -501,7 +486,6 @@ def validate_inputs(
     # TAO 5.0 writes .hdf5 (and its prune appends .hdf5 to any other -o); 3.x writes .tlt.
     extension = ".hdf5" if tao_version == "5" else ".tlt"
     pruned_model = run_dir / RUN_LAYOUT["prune"] / f"pruned_model{extension}"
-    from tao_kfp import spec as spec_module
 
     try:
         train_spec, retrain_spec, problems = render_specs(

@@ -1,6 +1,6 @@
 """A stand-in for TAO's `classification` and `converter` commands, for step unit tests.
 
-Prints the TAO 3.x output layouts (tao-output-samples.md) and writes the files TAO writes.
+Prints the TAO 3.x output layouts (docs/tao-output-formats.md) and writes the files TAO writes.
 Every invocation's argv is appended as one JSON line to $FAKE_TAO_CALLS. $FAKE_TAO_EXT picks
 the checkpoint extension (tlt for 3.x, hdf5 for 5.0).
 """

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from pipeline_test_helpers import run_params
+from steps_test_helpers import run_params
 
 from tao_kfp import spec as spec_module
 from tao_kfp.steps.validate import InputError, validate_inputs

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Markdown, Metrics, Model
-from pipeline_test_helpers import run_params
+from steps_test_helpers import run_params
 
 from tao_kfp import spec as spec_module
 from tao_kfp.steps import common
@@ -303,7 +303,7 @@ def test_tao5_route_exports_onnx_once_and_builds_the_engine_with_gen_trt_engine(
 
 
 def test_tao3_evaluate_refuses_to_run_without_a_key(plan, fake_tao, tmp_path):
-    """3.x evaluate declares -k required (tao-classification.md section 9)."""
+    """3.x evaluate declares -k required (docs/tao-contract.md)."""
     trained = train_for(plan, tmp_path)
     calls = len(fake_tao.calls())
     with pytest.raises(TaoCommandError, match="require -k"):

@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from tao_kfp import compiler
-from tao_kfp.environment import EnvironmentConfig, load_package
+from tao_kfp.environment import EnvironmentConfig
+from tao_kfp.package import load_package
 from tao_kfp.pipeline import STEP_KINDS
 
 GPU_STEPS = {name for name, kind in STEP_KINDS.items() if kind == "gpu"}

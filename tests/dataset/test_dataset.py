@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from helpers.datasets import write_voc
 from tao_kfp import dataset
 from tao_kfp.cli import main
 
@@ -23,8 +24,8 @@ def test_split_is_seeded_and_independent_of_input_order():
     assert sorted(sum(first.values(), [])) == sorted(items)
 
 
-def test_voc_conversion_matches_the_notebook_rule(tmp_path, make_voc):
-    voc = make_voc(tmp_path / "VOC2012")
+def test_voc_conversion_matches_the_notebook_rule(tmp_path):
+    voc = write_voc(tmp_path / "VOC2012")
     out = dataset.convert_voc(voc, tmp_path / "split", seed=1)
     layout = dataset.scan_class_folders(out)
     for cls in ("cat", "dog"):
@@ -55,7 +56,7 @@ def test_prepare_data_digits_cli(tmp_path, capsys):
     assert "train:" in capsys.readouterr().out
 
 
-def test_prepare_data_voc_cli(tmp_path, make_voc):
-    voc = make_voc(tmp_path / "VOC2012")
+def test_prepare_data_voc_cli(tmp_path):
+    voc = write_voc(tmp_path / "VOC2012")
     assert main(["prepare-data", "voc", "--voc-root", str(voc), "--out", str(tmp_path / "o")]) == 0
     assert dataset.is_complete(tmp_path / "o")

@@ -1,4 +1,4 @@
-"""Helpers shared by the pipeline tests (importable, unlike conftest)."""
+"""Helpers shared by the step tests (importable, unlike conftest)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,297 @@
+"""The compiled pipeline package: read it, check its shape, rewrite it per environment and backend.
+
+The one place that handles a compiled package (``files/pipelines/tao-classification.yaml``):
+the chart's upload Job (tao_kfp.upload), ``tao-kfp render`` (tao_kfp.render) and local runs
+(tao_kfp.local_run) all read, adapt and write it through these functions.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Tuple
+
+import yaml
+
+from tao_kfp.environment import EnvironmentConfig, Toleration, step_image, tao_env_variables
+from tao_kfp.names import (
+    ENGINE_TASK,
+    MODEL_KEY_ENV,
+    NGC_API_KEY_ENV,
+    NUM_GPUS_PARAMETER,
+    SHM_MOUNT_PATH,
+    VALIDATE_TASK,
+)
+
+
+class PackageError(ValueError):
+    """A package file that is missing, unreadable or not a compiled KFP pipeline; names it."""
+
+
+def read_package(path: str | Path, flag: str = "--package") -> Tuple[str, List[dict]]:
+    """Returns (text, documents) of a compiled KFP v2 package; ``PackageError`` otherwise.
+
+    The documents are the pipeline spec, then the platform spec (if any). ``flag`` is how the
+    caller's user named the file, quoted in every message.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise PackageError(f"{flag} {path}: no such file (compile it with `tao-kfp compile`)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise PackageError(
+            f"{flag} {path} is not text (byte {error.start} is not UTF-8): pass the YAML "
+            "that `tao-kfp compile` writes, not an archive or a binary file"
+        ) from error
+    except OSError as error:
+        raise PackageError(f"{flag} {path}: {error.strerror}") from error
+    try:
+        docs = [doc for doc in yaml.safe_load_all(text) if doc is not None]
+    except yaml.YAMLError as error:
+        reason = " ".join(str(error).split())
+        raise PackageError(f"{flag} {path} is not valid YAML: {reason}") from error
+    first = docs[0] if docs else None
+    required = ("pipelineInfo", "deploymentSpec", "root")
+    if not isinstance(first, dict) or not all(key in first for key in required):
+        found = "is empty" if first is None else "has no pipelineInfo, deploymentSpec and root"
+        raise PackageError(
+            f"{flag} {path} is not a compiled KFP pipeline (its first YAML document "
+            f"{found}); pass the YAML that `tao-kfp compile` writes."
+        )
+    return text, docs
+
+
+def load_package(path: str | Path) -> List[dict]:
+    """The documents of a compiled package (see :func:`read_package`)."""
+    return read_package(path)[1]
+
+
+def dump_package(docs: List[dict]) -> str:
+    """Writes documents as multi-document YAML that KFP (and load_component_from_file) reads."""
+    return yaml.safe_dump_all(docs, sort_keys=True, width=100)
+
+
+def _constant(value: str) -> dict:
+    return {"runtimeValue": {"constant": value}}
+
+
+def _is_gpu_executor(executor: dict) -> bool:
+    # GPU steps are exactly the ones requesting an accelerator (tests pin this down).
+    return "accelerator" in executor.get("container", {}).get("resources", {})
+
+
+def _adapt_container(container: dict, env: EnvironmentConfig, gpu: bool, engine: bool) -> None:
+    container["image"] = step_image(env, gpu, engine)
+    if not gpu:
+        return
+    values = tao_env_variables(env)
+    for variable in container.get("env", []):
+        if variable["name"] in values:
+            variable["value"] = values[variable["name"]]
+    accelerator = container["resources"]["accelerator"]
+    accelerator["resourceType"] = accelerator["type"] = env.gpu.resource
+
+
+def _toleration(toleration: Toleration) -> dict:
+    rendered = {
+        "key": toleration.key,
+        "operator": toleration.operator,
+        "value": toleration.value,
+        "effect": toleration.effect,
+        "tolerationSeconds": None
+        if toleration.toleration_seconds is None
+        else str(toleration.toleration_seconds),
+    }
+    return {k: v for k, v in rendered.items() if v is not None}
+
+
+def _adapt_platform_executor(config: dict, env: EnvironmentConfig, gpu: bool) -> None:
+    config["imagePullPolicy"] = env.images.pull_policy
+    pull_secrets = [
+        {"secretName": name, "secretNameParameter": _constant(name)}
+        for name in env.secrets.image_pull_secrets
+    ]
+    _set_or_drop(config, "imagePullSecret", pull_secrets)
+    for mount in config.get("pvcMount", []):
+        mount["constant"] = env.workspace.claim_name
+        mount["pvcNameParameter"] = _constant(env.workspace.claim_name)
+        mount["mountPath"] = env.workspace.mount_path
+    refs = {
+        NGC_API_KEY_ENV: env.secrets.ngc_api_key,
+        MODEL_KEY_ENV: env.secrets.model_key,
+    }
+    for secret in config.get("secretAsEnv", []):
+        for mapping in secret["keyToEnv"]:
+            ref = refs.get(mapping["envVar"])
+            if ref is not None:
+                mapping["secretKey"] = ref.key
+                secret["secretName"] = ref.name
+                secret["secretNameParameter"] = _constant(ref.name)
+    seconds = env.timeouts.gpu_step_seconds if gpu else env.timeouts.cpu_step_seconds
+    config["activeDeadlineSeconds"] = str(seconds)
+    config["securityContext"] = {
+        "runAsUser": str(env.workspace.run_as_user),
+        "runAsGroup": str(env.workspace.run_as_group),
+    }
+    if not gpu:
+        return
+    _set_or_drop(
+        config,
+        "nodeSelector",
+        {"labels": dict(env.gpu.node_selector)} if env.gpu.node_selector else None,
+    )
+    _set_or_drop(config, "tolerations", [_toleration(t) for t in env.gpu.tolerations])
+    for mount in config.get("emptyDirMounts", []):
+        if mount["mountPath"] == SHM_MOUNT_PATH:
+            mount["sizeLimit"] = env.gpu.shm_size
+
+
+def _set_or_drop(config: dict, key: str, value) -> None:
+    if value:
+        config[key] = value
+    else:
+        config.pop(key, None)
+
+
+def adapt_package(
+    docs: List[dict], env: EnvironmentConfig, *, backend: Optional[KfpBackend] = None
+) -> List[dict]:
+    """Rewrites a compiled pipeline package for ``env``; the input is left unchanged.
+
+    The one code path that turns the shipped package (compiled with the default config) into
+    the package for a cluster: images (the engine step's follows tao.version) and pull
+    policy, workspace claim and mount path,
+    Secret names and keys, pull secrets, GPU resource, the run form's num_gpus default, node
+    selector, tolerations, /dev/shm size, timeouts, security context, TAO commands, and the
+    workspace and TAO version constants given to step 1. A test proves the result equals
+    compiling ``make_pipeline(env)``.
+
+    Args:
+        docs: Documents from :func:`load_package`: pipeline spec, then platform spec.
+        env: The target environment.
+        backend: The KFP backend that will run it; fields it cannot take are dropped
+            (see :func:`adapt_for_backend`). None: a backend that takes everything.
+
+    Returns:
+        New documents for ``env``.
+    """
+    docs = copy.deepcopy(docs)
+    pipeline_spec = docs[0]
+    executors = pipeline_spec["deploymentSpec"]["executors"]
+    gpu_labels = {label for label, ex in executors.items() if _is_gpu_executor(ex)}
+    root = pipeline_spec["root"]
+    engine_component = root["dag"]["tasks"][ENGINE_TASK]["componentRef"]["name"]
+    engine_label = pipeline_spec["components"][engine_component]["executorLabel"]
+    for label, executor in executors.items():
+        _adapt_container(executor["container"], env, label in gpu_labels, label == engine_label)
+
+    root["inputDefinitions"]["parameters"][NUM_GPUS_PARAMETER]["defaultValue"] = str(env.gpu.count)
+    step_one = root["dag"]["tasks"][VALIDATE_TASK]["inputs"]["parameters"]
+    step_one["workspace"] = _constant(env.workspace.mount_path)
+    step_one["tao_version"] = _constant(env.tao.version)
+
+    platform = next((doc for doc in docs[1:] if "platforms" in doc), None)
+    if platform is not None:
+        platform_executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
+        for label, config in platform_executors.items():
+            _adapt_platform_executor(config, env, label in gpu_labels)
+    if backend is not None:
+        docs, _ = adapt_for_backend(docs, backend)
+    return docs
+
+
+# -- KFP backend versions ------------------------------------------------------------------
+# Which backend applies which platform field, read from kubeflow/pipelines (docs/kfp-backends.md
+# has the details and sources; README "KFP backend versions" has the table):
+# - 2.0.0-2.4.0: the driver parses platform config strictly, so any field it does not know
+#   fails every task; 2.4.1 is lenient (PR #11662) but leaves {{$.pipeline_job_uuid}}
+#   unsubstituted; pvcNameParameter/secretNameParameter arrive in 2.5.0. Hence the floor.
+# - 2.5.x: lenient driver, silently drops securityContext and secretAsEnv `optional`.
+#   (There are no backends 2.6-2.13: releases went from 2.5.0 to 2.14.0.)
+# - 2.14.0+: the API server's Argo compiler reads the executor config with protojson.Unmarshal,
+#   which rejects unknown fields, so the run is refused (backend/src/v2/compiler/argocompiler/
+#   container.go:285 at 2.14.0, :326 at 2.17.0).
+# - secretAsEnv `optional` exists from 2.15.0 (kubernetes_platform/proto/
+#   kubernetes_executor_config.proto:77, applied in backend/src/v2/driver/k8s.go:340-341;
+#   neither at 2.14.0), securityContext from 2.16.0 (proto :43, k8s.go:724).
+MIN_KFP_BACKEND = (2, 5, 0)
+_SECURITY_CONTEXT_FROM = (2, 16, 0)
+_OPTIONAL_SECRETS_FROM = (2, 15, 0)
+
+
+@dataclass(frozen=True)
+class KfpBackend:
+    """A KFP backend version, as ``GET /apis/v2beta1/healthz`` reports it in ``tag_name``."""
+
+    version: Tuple[int, int, int]
+
+    @classmethod
+    def parse(cls, text: str) -> KfpBackend:
+        """Parses "2.5.0", "v2.16.1" or "2.15.0-rc.1"; raises ValueError naming the floor."""
+        match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+][0-9A-Za-z.-]*)?$", text.strip())
+        if match is None:
+            raise ValueError(
+                f"KFP backend version {text!r} is not a version such as 2.16.0 "
+                "(custom builds report 'unknown': state the version they are built from)"
+            )
+        major, minor, patch = (int(part or 0) for part in match.groups())
+        return cls(version=(major, minor, patch))
+
+    def __str__(self) -> str:
+        return ".".join(str(part) for part in self.version)
+
+    def check_supported(self) -> None:
+        """Raises ValueError, with the reason, for a backend below the floor."""
+        if self.version >= MIN_KFP_BACKEND:
+            return
+        floor = ".".join(map(str, MIN_KFP_BACKEND))
+        why = (
+            "its driver leaves {{$.pipeline_job_uuid}} (the run id every step files its "
+            "outputs under) unsubstituted"
+            if self.version >= (2, 4, 1)
+            else "its driver rejects the package's Kubernetes settings, so every step fails"
+        )
+        raise ValueError(
+            f"KFP backend {self} is not supported: {why}. This pipeline needs KFP {floor} or "
+            "newer (2.16.0+ applies everything); upgrade Kubeflow Pipelines."
+        )
+
+
+def adapt_for_backend(docs: List[dict], backend: KfpBackend) -> Tuple[List[dict], List[str]]:
+    """Drops the platform fields ``backend`` cannot take; returns (new docs, what is lost).
+
+    Each "lost" line says what no longer happens on that backend, for the upload log and
+    ``tao-kfp render --kfp-version``. Raises ValueError below the floor.
+    """
+    backend.check_supported()
+    docs = copy.deepcopy(docs)
+    lost: List[str] = []
+    platform = next((doc for doc in docs[1:] if "platforms" in doc), None)
+    if platform is None:
+        return docs, lost
+    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values()
+    if backend.version < _SECURITY_CONTEXT_FROM:
+        dropped = [
+            config.pop("securityContext") for config in executors if "securityContext" in config
+        ]
+        if dropped:
+            lost.append(
+                f"KFP {backend}: runAsUser/runAsGroup not applied (needs 2.16.0), pods run as "
+                "the image's user; files they write on the workspace get that owner"
+            )
+    if backend.version < _OPTIONAL_SECRETS_FROM:
+        optional = [
+            secret.pop("optional")
+            for config in executors
+            for secret in config.get("secretAsEnv", [])
+            if "optional" in secret
+        ]
+        if optional:
+            lost.append(
+                f"KFP {backend}: optional Secrets not applied (needs 2.15.0), a step whose "
+                "Secret or key is missing fails with CreateContainerConfigError"
+            )
+    return docs, lost

@@ -1,0 +1,68 @@
+"""``tao-kfp render``: adapt the precompiled pipeline to an environment config and write it.
+
+What the upload Job uploads, for review or for uploading by hand (tao_kfp.package does the work).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from tao_kfp.environment import ConfigError, load_config
+from tao_kfp.names import PIPELINE_PACKAGE
+from tao_kfp.package import (
+    KfpBackend,
+    PackageError,
+    adapt_for_backend,
+    adapt_package,
+    dump_package,
+    read_package,
+)
+
+
+def add_arguments(parser) -> None:
+    """Registers ``render --config ENV.yaml [--package PATH] [--out PATH|-]``."""
+    parser.add_argument("--config", required=True, help="environment config YAML (camelCase keys)")
+    parser.add_argument(
+        "--package",
+        help="compiled pipeline to adapt (default: the shipped pipelines/tao-classification.yaml)",
+    )
+    parser.add_argument("--out", default="-", help="where to write the result; - for stdout")
+    parser.add_argument(
+        "--kfp-version",
+        help="KFP backend version that will run it (e.g. 2.15.0): drop what it cannot take "
+        "and print what is lost (default: a backend that takes everything)",
+    )
+
+
+def run(args) -> int:
+    """Adapts the compiled package to the config and writes it (what the upload Job uploads)."""
+    from tao_kfp.resources import shipped_file
+
+    package = args.package or shipped_file(PIPELINE_PACKAGE)
+    try:
+        env = load_config(args.config)
+        _, docs = read_package(package)
+    except (ConfigError, PackageError) as error:
+        print(f"tao-kfp render: {error}", file=sys.stderr)
+        return 2
+    docs = adapt_package(docs, env)
+    if args.kfp_version:
+        try:
+            docs, lost = adapt_for_backend(docs, KfpBackend.parse(args.kfp_version))
+        except ValueError as error:
+            print(f"tao-kfp render: {error}", file=sys.stderr)
+            return 2
+        for line in lost or [f"KFP {args.kfp_version}: nothing lost"]:
+            print(line, file=sys.stderr)
+    text = dump_package(docs)
+    if args.out == "-":
+        sys.stdout.write(text)
+    else:
+        try:
+            Path(args.out).write_text(text)
+        except OSError as error:
+            print(f"tao-kfp render: --out {args.out}: {error.strerror}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.out} (adapted from {package})", file=sys.stderr)
+    return 0
