@@ -163,7 +163,7 @@ class Agent:
             },
         }
         try:
-            self.coord.replace_namespaced_lease(self.node, "kube-node-lease", lease)
+            self.coord.patch_namespaced_lease(self.node, "kube-node-lease", lease)
         except ApiException as err:
             if err.status != 404:
                 raise
@@ -174,21 +174,28 @@ class Agent:
     def loop(self) -> None:
         last_beat = 0.0
         while True:
-            if time.time() - last_beat > HEARTBEAT_SECONDS:
-                self.heartbeat()
-                last_beat = time.time()
-            pods = self.core.list_pod_for_all_namespaces(
-                field_selector=f"spec.nodeName={self.node}"
-            ).items
-            for pod in pods:
-                uid = pod.metadata.uid
-                if pod.metadata.deletion_timestamp is not None:
-                    self.finish_deletion(pod)
-                elif pod.status.phase == "Pending" and uid not in self.started:
-                    thread = threading.Thread(target=self.run, args=(pod,), daemon=True)
-                    self.started[uid] = thread
-                    thread.start()
+            try:
+                if time.time() - last_beat > HEARTBEAT_SECONDS:
+                    self.heartbeat()
+                    last_beat = time.time()
+                self.sync()
+            except Exception:  # noqa: BLE001 - a kubelet keeps going after an API error
+                traceback.print_exc()
             time.sleep(1)
+
+    def sync(self) -> None:
+        """Starts each new Pending pod bound here; finishes deletions."""
+        pods = self.core.list_pod_for_all_namespaces(
+            field_selector=f"spec.nodeName={self.node}"
+        ).items
+        for pod in pods:
+            uid = pod.metadata.uid
+            if pod.metadata.deletion_timestamp is not None:
+                self.finish_deletion(pod)
+            elif pod.status.phase == "Pending" and uid not in self.started:
+                thread = threading.Thread(target=self.run, args=(pod,), daemon=True)
+                self.started[uid] = thread
+                thread.start()
 
     def finish_deletion(self, pod) -> None:
         name, namespace = pod.metadata.name, pod.metadata.namespace

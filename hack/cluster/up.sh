@@ -11,7 +11,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 state="$(mkdir -p "$1" && cd "$1" && pwd)"
-bin="$("$here/build.sh")"
+bin="${CLUSTER_BIN:-$("$here/build.sh")}"  # CLUSTER_BIN: binaries built elsewhere
 pki="$state/pki"
 mkdir -p "$pki" "$state/log" "$state/run"
 
@@ -114,7 +114,7 @@ start kube-apiserver "$bin/kube-apiserver" \
   --service-cluster-ip-range 10.96.0.0/16 \
   --allow-privileged=true \
   --profiling=false
-wait_for kube-apiserver 120 "$bin/kubectl" --kubeconfig "$state/admin.kubeconfig" get --raw /readyz
+wait_for kube-apiserver 120 curl -sf --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" "$server/readyz"
 
 start kube-controller-manager "$bin/kube-controller-manager" \
   --kubeconfig "$state/controller-manager.kubeconfig" \
@@ -131,7 +131,15 @@ start kube-scheduler "$bin/kube-scheduler" \
   --authorization-kubeconfig "$state/scheduler.kubeconfig" \
   --bind-address 127.0.0.1 --secure-port "$sched_port" --leader-elect=false --profiling=false
 # kwok fakes the kubelet of the nodes labelled type=kwok only; the suite's node agent owns the rest.
-start kwok "$bin/kwok" --kubeconfig "$state/admin.kubeconfig" \
+# Its behaviour is its own "fast" stage set (kustomize/stage/fast: nodes Ready with a Lease
+# heartbeat, pods Running, Job pods Succeeded, deletions finished), read from the module.
+kwok_stages="$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage"
+kwok_configs=()
+for stage in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
+  pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+  kwok_configs+=(--config "$kwok_stages/$stage.yaml")
+done
+start kwok "$bin/kwok" --kubeconfig "$state/admin.kubeconfig" "${kwok_configs[@]}" \
   --manage-all-nodes=false --manage-nodes-with-label-selector type=kwok \
   --server-address "127.0.0.1:$kwok_port" --node-ip 127.0.0.1 --node-lease-duration-seconds 40
 
