@@ -85,9 +85,11 @@ def test_what_helm_accepts_on_purpose_the_api_server_accepts(
     cluster, namespace, tmp_path, release, values
 ):
     docs = [doc for doc in yaml.safe_load_all(rendered(release, tmp_path, values)) if doc]
-    # Pods need their ServiceAccount to exist (ServiceAccount admission): create those first.
-    accounts = [doc for doc in docs if doc["kind"] == "ServiceAccount"]
-    others = [doc for doc in docs if doc["kind"] != "ServiceAccount"]
+    # Pods need their ServiceAccount to exist (ServiceAccount admission) and a RoleBinding its
+    # Role (RBAC's escalation check): create those for real first.
+    first = ("ServiceAccount", "Role")
+    accounts = [doc for doc in docs if doc["kind"] in first]
+    others = [doc for doc in docs if doc["kind"] not in first]
     cluster.kubectl(
         "create", "-n", namespace, "-f", "-", as_tenant=True, stdin=yaml.safe_dump_all(accounts)
     )
