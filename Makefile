@@ -73,7 +73,11 @@ lint: setup tools ## ruff, helm lint --strict (Helm 3 and 4), shellcheck
 	  $(HELM3) lint --strict . -f "$$values" -n "$$namespace"; \
 	  $(HELM4) lint --strict . -f "$$values" -n "$$namespace"; \
 	done
-	$(VENV)/bin/shellcheck hack/*.sh images/tao-step/bin/* images/tools/entrypoint.sh
+	$(VENV)/bin/shellcheck hack/*.sh hack/kfp-server/*.sh images/tao-step/bin/* images/tools/entrypoint.sh
+
+lint-values: setup $(HELM4) ## Check values files before helm install: duplicate keys, the chart's install checks, tao-kfp's rules (VALUES="a.yaml b.yaml")
+	@test -n "$(VALUES)" || { echo 'usage: make lint-values VALUES="my-values.yaml [more.yaml]"' >&2; exit 2; }
+	$(VENV)/bin/tao-kfp lint-values --chart . --helm $(HELM4) $(VALUES)
 
 check-generated: setup tools ## Fail when the compiled pipeline or the README values table is stale
 	$(VENV)/bin/tao-kfp compile --check
@@ -87,6 +91,12 @@ e2e: setup tools ## Build the images here (podman, Debian base) and run every ch
 
 e2e-cluster: setup tools ## Build Kubernetes from source (cached) and run every ci/ scenario's helm lifecycle on it as a namespace admin
 	hack/e2e-cluster.sh
+
+kfp-backends: setup ## Run KFP's own API server, Argo compiler and driver (each backend in hack/kfp-backends/versions.txt) on the adapted packages; print the matrix
+	hack/kfp-backends/run.sh
+
+e2e-kfp: setup ## Build KFP's own API server (Go modules), start it on 127.0.0.1 with MariaDB, SeaweedFS and a control plane, run tests/kfp_server
+	hack/kfp-server/e2e.sh
 
 test-cluster: setup tools ## Smoke tests against the cluster in KUBECONFIG (see hack/kind-up.sh)
 	$(VENV)/bin/pytest -m cluster tests/cluster
@@ -117,4 +127,4 @@ clean-runs: ## Remove the outputs of make demo and run-local (.demo, .local-runs
 clean: clean-runs ## Remove .venv, .tools, dist and local run outputs
 	rm -rf $(VENV) $(TOOLS) dist
 
-.PHONY: help setup tools demo compile docs lint check-generated test test-cluster images push package kind-up kind-down clean-runs clean e2e e2e-cluster base-image
+.PHONY: help setup tools demo compile docs lint lint-values check-generated test kfp-backends test-cluster images push package kind-up kind-down clean-runs clean e2e base-image e2e-kfp e2e-cluster

@@ -293,3 +293,113 @@ release namespace for a bare <service> (it resolves only there); empty when kfp.
 {{- regexReplaceAll "^https?://[a-z0-9-]+\\.([a-z0-9-]+).*$" $host "${1}" }}
 {{- end }}
 {{- end }}
+
+{{/* gpu.nodeSelector without null entries, as YAML: install drops them when merging values, lint keeps them. */}}
+{{- define "tao-kfp.gpuNodeSelector" -}}
+{{- $selector := dict }}
+{{- range $key, $value := .Values.gpu.nodeSelector }}
+{{- if not (kindIs "invalid" $value) }}
+{{- $_ := set $selector $key $value }}
+{{- end }}
+{{- end }}
+{{- toYaml $selector }}
+{{- end }}
+
+{{/* The environment config of the pipeline's steps (tao_kfp.environment.EnvironmentConfig, camelCase) as YAML: images,
+workspace, Secret references (never values), GPU scheduling, TAO invocation, deadlines. The one place the GPU
+steps' environment is derived: the env ConfigMap ships it and the pre-pull DaemonSet reads its images and nodes. */}}
+{{- define "tao-kfp.environmentConfig" -}}
+{{- $v := .Values }}
+{{- $pullSecrets := list }}
+{{- with include "tao-kfp.pullSecretName" . }}
+{{- $pullSecrets = append $pullSecrets . }}
+{{- end }}
+{{- $pullSecrets = concat $pullSecrets $v.imagePullSecrets }}
+{{- $secretName := include "tao-kfp.secretName" . }}
+{{- /* Numbers from values files are float64 and would print as 1e+07: integers go out as integers. */}}
+{{- $tolerations := list }}
+{{- range $v.gpu.tolerations }}
+{{- $t := omit . "tolerationSeconds" }}
+{{- if hasKey . "tolerationSeconds" }}
+{{- $t = set $t "tolerationSeconds" (int64 .tolerationSeconds) }}
+{{- end }}
+{{- $tolerations = append $tolerations $t }}
+{{- end }}
+{{- $env := dict
+  "images" (dict
+    "tao" (include "tao-kfp.image" (dict "ctx" . "image" $v.images.tao))
+    "taoDeploy" (include "tao-kfp.image" (dict "ctx" . "image" $v.images.taoDeploy))
+    "tools" (include "tao-kfp.image" (dict "ctx" . "image" $v.images.tools))
+    "pullPolicy" $v.images.pullPolicy)
+  "workspace" (dict
+    "claimName" (include "tao-kfp.claimName" .)
+    "mountPath" $v.workspace.mountPath
+    "runAsUser" (int64 $v.workspace.uid)
+    "runAsGroup" (int64 $v.workspace.gid))
+  "secrets" (dict
+    "ngcApiKey" (dict "name" $secretName "key" $v.ngc.secretKeys.apiKey)
+    "modelKey" (dict "name" $secretName "key" $v.ngc.secretKeys.modelKey)
+    "imagePullSecrets" $pullSecrets)
+  "gpu" (dict
+    "resource" $v.gpu.resource
+    "count" (int $v.gpu.count)
+    "nodeSelector" (include "tao-kfp.gpuNodeSelector" . | fromYaml)
+    "tolerations" $tolerations
+    "shmSize" $v.gpu.shmSize)
+  "tao" (dict
+    "entrypoint" $v.tao.entrypoint
+    "converter" $v.tao.converter
+    "deployEntrypoint" $v.tao.deployEntrypoint
+    "version" ($v.tao.version | toString))
+  "timeouts" (dict "cpuStepSeconds" (int64 $v.timeouts.cpuStepSeconds) "gpuStepSeconds" (int64 $v.timeouts.gpuStepSeconds))
+}}
+{{- toYaml $env }}
+{{- end }}
+
+{{/* A Job that runs `tao-kfp upload ...` against the KFP API (the upload Job and the recurring-run clean-up Job):
+hook annotations, labels, the upload ServiceAccount, the KFP volumes and the arguments shared with the helm test.
+Call with (dict "ctx" $ "suffix" "upload" "component" "pipeline-upload" "hook" <hook annotations dict>
+"backoffLimit" N "activeDeadlineSeconds" N "args" <list of extra arguments>). */}}
+{{- define "tao-kfp.kfpJob" -}}
+{{- $ctx := .ctx }}
+apiVersion: batch/v1
+kind: Job
+metadata:
+  name: {{ printf "%s-%s" (include "tao-kfp.fullname" $ctx) .suffix | quote }}
+  namespace: {{ $ctx.Release.Namespace | quote }}
+  labels:
+    {{- include "tao-kfp.labels" (dict "ctx" $ctx "component" .component) | nindent 4 }}
+  {{- include "tao-kfp.annotations" (dict "ctx" $ctx "extra" (merge .hook (include "tao-kfp.checkovPodSkips" $ctx | fromYaml))) }}
+spec:
+  backoffLimit: {{ .backoffLimit }}
+  activeDeadlineSeconds: {{ .activeDeadlineSeconds }}
+  template:
+    metadata:
+      labels:
+        {{- include "tao-kfp.labels" (dict "ctx" $ctx "component" .component) | nindent 8 }}
+      {{- with include "tao-kfp.podAnnotations" $ctx }}
+      annotations:
+        {{- . | nindent 8 }}
+      {{- end }}
+    spec:
+      restartPolicy: Never
+      serviceAccountName: {{ include "tao-kfp.serviceAccountName" $ctx | quote }}
+      # The API token is never needed; in multiUser mode the KFP token comes from a projected volume.
+      automountServiceAccountToken: false
+      {{- include "tao-kfp.imagePullSecrets" $ctx | nindent 6 }}
+      securityContext:
+        {{- include "tao-kfp.podSecurityContext" $ctx | nindent 8 }}
+      containers:
+        - name: {{ .suffix }}
+          {{- include "tao-kfp.containerCommon" $ctx | nindent 10 }}
+          command: ["tao-kfp"]
+          args:
+            {{- include "tao-kfp.uploadArgs" $ctx | nindent 12 }}
+            {{- range .args }}
+            - {{ . | quote }}
+            {{- end }}
+          volumeMounts:
+            {{- include "tao-kfp.kfpVolumeMounts" $ctx | nindent 12 }}
+      volumes:
+        {{- include "tao-kfp.kfpVolumes" $ctx | nindent 8 }}
+{{- end }}

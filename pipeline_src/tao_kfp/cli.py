@@ -29,6 +29,7 @@ SUBCOMMANDS = {
     "prepare-data": ("tao_kfp.dataset", "write a class-folder dataset (digits, or VOC conversion)"),
     "workspace": ("tao_kfp.workspace", "lay out and check the shared workspace volume"),
     "check": ("tao_kfp.checks", "install checks used by helm test (secrets, GPU nodes)"),
+    "lint-values": ("tao_kfp.lint_values", "check values files before helm install (dup keys too)"),
 }
 
 

@@ -300,7 +300,6 @@ def convert_tensorrt(
     fp32_model: str,
     cal_data_file: str,
     spec_path: str,
-    dataset_dir: str,
     run_dir: str,
     metrics: Output[Metrics],
 ) -> str:
@@ -314,7 +313,6 @@ def convert_tensorrt(
         fp32_model=fp32_model,
         cal_data_file=cal_data_file,
         spec_path=spec_path,
-        train_dir=dataset_dir + "/train",
         results_dir=str(run_subdir(run_dir, "tensorrt")),
         metrics=metrics,
     )

@@ -22,8 +22,16 @@ SPLITS = ("train", "val", "test")
 DEFAULT_SEED = 42
 # Written last into a prepared dataset; its presence means the folder is complete.
 COMPLETE_MARKER = ".tao-kfp-complete"
-# Extensions Keras' flow_from_directory reads (train/val/evaluate/calibration).
+# What TAO's Keras loader reads (train, val, evaluate, calibration_tensorfile):
+# flow_from_directory -> keras_preprocessing 1.1.2 DirectoryIterator. Class folders are every
+# entry of the split root that is a directory, hidden ones included, in sorted order
+# (image/directory_iterator.py:113-117). Inside a class folder, every file whose lower-cased
+# name ends with a white-listed extension (image/iterator.py:34), found by
+# os.walk(followlinks=False): subfolders are read, hidden ones too, but not through symlinks
+# (image/utils.py:159-182; follow_links defaults to False, directory_iterator.py:90).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
+# TAO's inference -d reads only these (5.0 makenet/scripts/inference.py:298-303).
+INFERENCE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 
 def split_counts(n: int) -> Tuple[int, int, int]:
@@ -40,24 +48,35 @@ def split_items(items: Sequence[str], seed: int = DEFAULT_SEED) -> Dict[str, Lis
     return {"train": shuffled[:first], "val": shuffled[first:second], "test": shuffled[second:]}
 
 
+def class_folders(split_dir: str | Path) -> List[str]:
+    """The class folder names Keras finds in a split, hidden ones included, sorted."""
+    split_dir = Path(split_dir)
+    return [name for name in sorted(os.listdir(split_dir)) if (split_dir / name).is_dir()]
+
+
 def list_images(folder: Path) -> List[Path]:
-    """Returns the image files directly inside ``folder``, sorted."""
-    return sorted(
-        p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    """The images Keras reads in one class folder, subfolders included, in Keras' order."""
+    return [
+        Path(root) / name
+        for root, _dirs, files in sorted(os.walk(folder, followlinks=False), key=lambda w: w[0])
+        for name in sorted(files)
+        if name.lower().endswith(IMAGE_EXTENSIONS)
+    ]
 
 
 def scan_class_folders(root: str | Path) -> Dict[str, Dict[str, List[Path]]]:
-    """Returns ``{split: {class: [images]}}`` for the splits present under ``root``."""
+    """Returns ``{split: {class: [images]}}`` for the splits present under ``root``.
+
+    Exactly what TAO's loader reads (see IMAGE_EXTENSIONS), hidden class folders included:
+    step 1 refuses those, since Keras would train them as extra classes.
+    """
     root = Path(root)
     layout: Dict[str, Dict[str, List[Path]]] = {}
     for split in SPLITS:
         split_dir = root / split
         if split_dir.is_dir():
             layout[split] = {
-                d.name: list_images(d)
-                for d in sorted(split_dir.iterdir())
-                if d.is_dir() and not d.name.startswith(".")
+                name: list_images(split_dir / name) for name in class_folders(split_dir)
             }
     return layout
 

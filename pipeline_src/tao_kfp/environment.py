@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from tao_kfp import __version__
+from tao_kfp import __version__, value_rules
 from tao_kfp.names import (
     TAO_CONVERTER_ENV,
     TAO_DEPLOY_ENTRYPOINT_ENV,
@@ -81,6 +81,16 @@ class Images(_Model):
     )
     pull_policy: Literal["Always", "IfNotPresent", "Never"] = "IfNotPresent"
 
+    @field_validator("tao", "tools", "tao_deploy")
+    @classmethod
+    def _image_reference(cls, value: str, info) -> str:
+        # One rule for every image, the chart's (values.schema.json definitions.image).
+        key = "images." + to_camel(info.field_name)
+        problems = value_rules.image_reference_problems(key, value)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return value
+
 
 class Workspace(_Model):
     """The shared workspace volume (datasets, pretrained models, specs, experiments)."""
@@ -108,7 +118,7 @@ class SecretKeyRef(_Model):
     """A key of a Kubernetes Secret, exposed to steps as an environment variable."""
 
     name: str = Field(pattern=DNS_SUBDOMAIN_PATTERN)
-    key: str = Field(pattern=r"^[-._a-zA-Z0-9]+$")
+    key: str = Field(pattern=value_rules.SECRET_KEY_PATTERN, max_length=253)
 
 
 class Secrets(_Model):

@@ -173,7 +173,9 @@ def link_dataset(workspace: Path, dataset: Path) -> str:
 
     The pipeline only reads inside its workspace, so a symlink brings the folder in. The link
     name carries a hash of the resolved path: two datasets whose folders share a name get two
-    links, and a link always points at the folder this run asked for.
+    links, and a link always points at the folder this run asked for. The name keeps only
+    characters TAO's launcher carries (tao.launcher_safe), so paths built on it are safe in any
+    TAO argument whatever the user's folder is called.
     """
     source = dataset.expanduser().resolve()
     if not source.is_dir():
@@ -182,7 +184,7 @@ def link_dataset(workspace: Path, dataset: Path) -> str:
             "and test/, each holding one folder per class."
         )
     digest = hashlib.sha256(str(source).encode()).hexdigest()[:8]
-    name = f"{source.name}-{digest}"
+    name = f"{re.sub(r'[^A-Za-z0-9_.-]', '_', source.name)}-{digest}"
     link = workspace / "data" / name
     link.parent.mkdir(parents=True, exist_ok=True)
     if link.is_symlink() and Path(os.readlink(link)) != source:
@@ -353,9 +355,15 @@ def run_local(
     from tao_kfp.names import MODEL_KEY_ENV, PIPELINE_PACKAGE
     from tao_kfp.package import adapt_package, dump_package, load_package
     from tao_kfp.resources import shipped_file
+    from tao_kfp.tao import launcher_problem
 
     out = Path(output_dir).resolve()
     workspace = out / "workspace"
+    problem = launcher_problem(
+        "the workspace folder", str(workspace), "Give --output a folder whose path has none."
+    )
+    if problem:
+        raise LocalRunError(f"--output {output_dir}: {problem}")
     pipeline_root = out / "pipeline-root"
     try:
         pipeline_root.mkdir(parents=True, exist_ok=True)

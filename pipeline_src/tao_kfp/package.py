@@ -8,14 +8,13 @@ the chart's upload Job (tao_kfp.upload), ``tao-kfp render`` (tao_kfp.render) and
 from __future__ import annotations
 
 import copy
-import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple
 
 import yaml
 
 from tao_kfp.environment import EnvironmentConfig, Toleration, step_image, tao_env_variables
+from tao_kfp.kfp_backends import KfpBackend, adapt_for_backend
 from tao_kfp.names import (
     ENGINE_TASK,
     MODEL_KEY_ENV,
@@ -201,97 +200,3 @@ def adapt_package(
     if backend is not None:
         docs, _ = adapt_for_backend(docs, backend)
     return docs
-
-
-# -- KFP backend versions ------------------------------------------------------------------
-# Which backend applies which platform field, read from kubeflow/pipelines (docs/kfp-backends.md
-# has the details and sources; README "KFP backend versions" has the table):
-# - 2.0.0-2.4.0: the driver parses platform config strictly, so any field it does not know
-#   fails every task; 2.4.1 is lenient (PR #11662) but leaves {{$.pipeline_job_uuid}}
-#   unsubstituted; pvcNameParameter/secretNameParameter arrive in 2.5.0. Hence the floor.
-# - 2.5.x: lenient driver, silently drops securityContext and secretAsEnv `optional`.
-#   (There are no backends 2.6-2.13: releases went from 2.5.0 to 2.14.0.)
-# - 2.14.0+: the API server's Argo compiler reads the executor config with protojson.Unmarshal,
-#   which rejects unknown fields, so the run is refused (backend/src/v2/compiler/argocompiler/
-#   container.go:285 at 2.14.0, :326 at 2.17.0).
-# - secretAsEnv `optional` exists from 2.15.0 (kubernetes_platform/proto/
-#   kubernetes_executor_config.proto:77, applied in backend/src/v2/driver/k8s.go:340-341;
-#   neither at 2.14.0), securityContext from 2.16.0 (proto :43, k8s.go:724).
-MIN_KFP_BACKEND = (2, 5, 0)
-_SECURITY_CONTEXT_FROM = (2, 16, 0)
-_OPTIONAL_SECRETS_FROM = (2, 15, 0)
-
-
-@dataclass(frozen=True)
-class KfpBackend:
-    """A KFP backend version, as ``GET /apis/v2beta1/healthz`` reports it in ``tag_name``."""
-
-    version: Tuple[int, int, int]
-
-    @classmethod
-    def parse(cls, text: str) -> KfpBackend:
-        """Parses "2.5.0", "v2.16.1" or "2.15.0-rc.1"; raises ValueError naming the floor."""
-        match = re.match(r"^v?(\d+)\.(\d+)(?:\.(\d+))?(?:[-+][0-9A-Za-z.-]*)?$", text.strip())
-        if match is None:
-            raise ValueError(
-                f"KFP backend version {text!r} is not a version such as 2.16.0 "
-                "(custom builds report 'unknown': state the version they are built from)"
-            )
-        major, minor, patch = (int(part or 0) for part in match.groups())
-        return cls(version=(major, minor, patch))
-
-    def __str__(self) -> str:
-        return ".".join(str(part) for part in self.version)
-
-    def check_supported(self) -> None:
-        """Raises ValueError, with the reason, for a backend below the floor."""
-        if self.version >= MIN_KFP_BACKEND:
-            return
-        floor = ".".join(map(str, MIN_KFP_BACKEND))
-        why = (
-            "its driver leaves {{$.pipeline_job_uuid}} (the run id every step files its "
-            "outputs under) unsubstituted"
-            if self.version >= (2, 4, 1)
-            else "its driver rejects the package's Kubernetes settings, so every step fails"
-        )
-        raise ValueError(
-            f"KFP backend {self} is not supported: {why}. This pipeline needs KFP {floor} or "
-            "newer (2.16.0+ applies everything); upgrade Kubeflow Pipelines."
-        )
-
-
-def adapt_for_backend(docs: List[dict], backend: KfpBackend) -> Tuple[List[dict], List[str]]:
-    """Drops the platform fields ``backend`` cannot take; returns (new docs, what is lost).
-
-    Each "lost" line says what no longer happens on that backend, for the upload log and
-    ``tao-kfp render --kfp-version``. Raises ValueError below the floor.
-    """
-    backend.check_supported()
-    docs = copy.deepcopy(docs)
-    lost: List[str] = []
-    platform = next((doc for doc in docs[1:] if "platforms" in doc), None)
-    if platform is None:
-        return docs, lost
-    executors = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values()
-    if backend.version < _SECURITY_CONTEXT_FROM:
-        dropped = [
-            config.pop("securityContext") for config in executors if "securityContext" in config
-        ]
-        if dropped:
-            lost.append(
-                f"KFP {backend}: runAsUser/runAsGroup not applied (needs 2.16.0), pods run as "
-                "the image's user; files they write on the workspace get that owner"
-            )
-    if backend.version < _OPTIONAL_SECRETS_FROM:
-        optional = [
-            secret.pop("optional")
-            for config in executors
-            for secret in config.get("secretAsEnv", [])
-            if "optional" in secret
-        ]
-        if optional:
-            lost.append(
-                f"KFP {backend}: optional Secrets not applied (needs 2.15.0), a step whose "
-                "Secret or key is missing fails with CreateContainerConfigError"
-            )
-    return docs, lost

@@ -8,6 +8,11 @@ Secrets, GPU scheduling, timeouts, security context) is applied from the
 :func:`tao_kfp.package.adapt_package` rewrites it for other environments, and a test
 proves both routes give the same package.
 
+Task display names are the task keys (``train``, not "4. Train"): KFP backends before 2.14.0
+record each task in ML Metadata under its display name and look an input's producer up by task
+key, so any other display name fails every downstream task there (kubeflow/pipelines 2.5.0
+backend/src/v2/driver/driver.go:329 and :1828-1830; fixed in 2.14.0). The KFP UI shows the keys.
+
 DAG (longest chain 7): validate -> prepare -> train -> prune -> retrain -> export-int8 ->
 convert; download beside prepare; evaluate beside prune; re-evaluate, inference and the two
 exports side by side after retraining; convert also takes export-fp32's model. The same DAG
@@ -59,7 +64,11 @@ def _common(task: dsl.PipelineTask, env: EnvironmentConfig, image: str, seconds:
 
 
 def configure_cpu_step(
-    task: dsl.PipelineTask, env: EnvironmentConfig, *, ngc_api_key: bool = False
+    task: dsl.PipelineTask,
+    env: EnvironmentConfig,
+    *,
+    ngc_api_key: bool = False,
+    model_key: bool = False,
 ) -> dsl.PipelineTask:
     """Applies the CPU step plumbing (tools image, no GPU scheduling) and returns the task.
 
@@ -67,6 +76,8 @@ def configure_cpu_step(
         task: The task to configure.
         env: Environment config.
         ngc_api_key: Expose the NGC API key Secret as ``NGC_CLI_API_KEY`` (download step only).
+        model_key: Expose the model key Secret as ``TAO_MODEL_KEY`` (step 1 checks that TAO's
+            launcher can carry it).
 
     Returns:
         Task object with the CPU plumbing applied.
@@ -76,6 +87,9 @@ def configure_cpu_step(
         ref = env.secrets.ngc_api_key
         # optional: public NGC models download without a key.
         kubernetes.use_secret_as_env(task, ref.name, {ref.key: NGC_API_KEY_ENV}, optional=True)
+    if model_key:
+        ref = env.secrets.model_key
+        kubernetes.use_secret_as_env(task, ref.name, {ref.key: MODEL_KEY_ENV}, optional=True)
     return task
 
 
@@ -186,21 +200,21 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
             num_gpus=num_gpus,
             spec_overrides=spec_overrides,
             base_spec=base_spec,
-        ).set_display_name("1. Validate inputs, render specs")
-        configure_cpu_step(plan, env)
+        )
+        configure_cpu_step(plan, env, model_key=True)
         run_dir = plan.outputs["run_dir"]
 
         data = c.prepare_dataset(
             dataset_format=dataset_format,
             source=plan.outputs["dataset_source"],
             dataset_dir=plan.outputs["dataset_dir"],
-        ).set_display_name("2. Prepare dataset (VOC to class folders)")
+        )
         configure_cpu_step(data, env)
         dataset_dir = data.outputs["dataset_dir"]
 
         pretrained = c.download_pretrained(
             source=plan.outputs["pretrained_source"], cache_root=plan.outputs["pretrained_cache"]
-        ).set_display_name("3. Download pretrained model")
+        )
         configure_cpu_step(pretrained, env, ngc_api_key=True)
 
         trained = c.train(
@@ -209,7 +223,7 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
             dataset_dir=dataset_dir,
             pretrained_model=pretrained.outputs["model_path"],
             num_gpus=num_gpus,
-        ).set_display_name("4. Train")
+        )
         configure_gpu_step(trained, env, gpus=num_gpus)
 
         evaluated = c.evaluate(
@@ -217,7 +231,7 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
             model_path=trained.outputs["model_path"],
             classmap=trained.outputs["classmap"],
             run_dir=run_dir,
-        ).set_display_name("5. Evaluate")
+        )
         configure_gpu_step(evaluated, env)
 
         pruned = c.prune(
@@ -225,7 +239,7 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
             output_path=plan.outputs["pruned_model"],
             threshold=prune_threshold,
             run_dir=run_dir,
-        ).set_display_name("6. Prune")
+        )
         configure_gpu_step(pruned, env)
 
         retrained = c.retrain(
@@ -234,7 +248,7 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
             dataset_dir=dataset_dir,
             pruned_model=pruned.outputs["Output"],
             num_gpus=num_gpus,
-        ).set_display_name("7. Retrain pruned model")
+        )
         configure_gpu_step(retrained, env, gpus=num_gpus)
         final_model = retrained.outputs["model_path"]
 
@@ -243,7 +257,7 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
             model_path=final_model,
             classmap=retrained.outputs["classmap"],
             run_dir=run_dir,
-        ).set_display_name("8. Re-evaluate pruned model")
+        )
         configure_gpu_step(re_evaluated, env)
 
         inferred = c.inference(
@@ -252,17 +266,17 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
             classmap=retrained.outputs["classmap"],
             dataset_dir=dataset_dir,
             run_dir=run_dir,
-        ).set_display_name("9. Inference on test images")
+        )
         configure_gpu_step(inferred, env)
 
         fp32 = c.export_fp32(
             model_path=final_model, spec_path=plan.outputs["retrain_spec"], run_dir=run_dir
-        ).set_display_name("10. Export fp32")
+        )
         configure_gpu_step(fp32, env)
 
         int8 = c.export_int8(
             model_path=final_model, spec_path=plan.outputs["retrain_spec"], run_dir=run_dir
-        ).set_display_name("11. INT8 calibration (TAO 3.x: INT8 export)")
+        )
         configure_gpu_step(int8, env)
 
         # TAO 3.x converts step 11's INT8 .etlt with its cache; TAO 5.x builds from step 10's
@@ -273,9 +287,8 @@ def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:
             fp32_model=fp32.outputs["Output"],
             cal_data_file=int8.outputs["cal_data_file"],
             spec_path=plan.outputs["retrain_spec"],
-            dataset_dir=dataset_dir,
             run_dir=run_dir,
-        ).set_display_name("12. Build TensorRT engine (INT8)")
+        )
         configure_gpu_step(engine, env, engine=True)
         assert engine.name == ENGINE_TASK  # package.adapt_package finds it by this name
 

@@ -9,15 +9,9 @@ import sys
 from pathlib import Path
 
 from tao_kfp.environment import ConfigError, load_config
+from tao_kfp.kfp_backends import KfpBackend, adapt_for_backend
 from tao_kfp.names import PIPELINE_PACKAGE
-from tao_kfp.package import (
-    KfpBackend,
-    PackageError,
-    adapt_for_backend,
-    adapt_package,
-    dump_package,
-    read_package,
-)
+from tao_kfp.package import PackageError, adapt_package, dump_package, read_package
 
 
 def add_arguments(parser) -> None:

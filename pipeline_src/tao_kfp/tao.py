@@ -9,6 +9,7 @@ environment variable so one pipeline serves TAO 3.x (``classification``), 5.x
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from tao_kfp.names import (  # noqa: F401 (re-exported for the steps)
     TAO_ENTRYPOINT_ENV,
     TAO_VERSION_ENV,
 )
+from tao_kfp.value_rules import LAUNCHER_SAFE_PATTERN  # noqa: F401 (re-exported)
 
 # command_env -> command used when the variable is unset (TAO 3.x names; tao-deploy's for 5.x).
 DEFAULT_COMMANDS = {
@@ -36,6 +38,44 @@ DEFAULT_COMMANDS = {
 REDACTED = "****"
 SYSTEM_PATH_ENV = "TAO_KFP_SYSTEM_PATH"
 FAIL_MARKER = "Execution status: FAIL"
+
+
+# What TAO's launchers can carry in one argument. Both build one string and re-split it:
+# `bash -c '{env} python {script} --flag value ...'` run as subprocess.run(shlex.split(...))
+# (NVIDIA/tao_deploy 6.25.11 nvidia_tao_deploy/cv/common/entrypoint/entrypoint_proto.py:229-244;
+# NVIDIA/tao_tensorflow1_backend 5.0 nvidia_tao_tf1/cv/common/entrypoint/entrypoint.py:341-363).
+# A value survives both splits unchanged only when it holds no character that shlex or bash
+# treat specially: exactly the characters shlex.quote leaves unquoted (shlex._find_unsafe).
+# One definition, shared with the chart's checks (value_rules, templates/_validate.tpl).
+LAUNCHER_SAFE_CHARACTERS = "letters, digits and _ @ % + = : , . / -"
+
+
+def launcher_safe(value: str) -> bool:
+    """Whether ``value`` reaches the TAO script unchanged through the launcher's re-split.
+
+    A space splits the value in two (argparse then reports "unrecognized arguments"), a quote
+    breaks the shell string (shlex "No closing quotation"), and ``$``, the backquote, the
+    backslash, ``; & | * ? ~ ( )`` are interpreted by bash. The empty string is not safe
+    either: the launchers drop empty values (entrypoint_proto.py:140, entrypoint.py:176).
+    """
+    return re.fullmatch(LAUNCHER_SAFE_PATTERN, value) is not None
+
+
+def launcher_problem(what: str, value: str, fix: str) -> Optional[str]:
+    """A step-1 message when ``value`` cannot pass through TAO's launcher, else None.
+
+    Args:
+        what: What the value is, e.g. "the workspace path".
+        value: The value as it would reach a TAO command.
+        fix: How to fix it.
+    """
+    if launcher_safe(value):
+        return None
+    return (
+        f"{what} {value!r} cannot pass through TAO's launcher, which joins every argument into "
+        "one `bash -c '...'` string and splits it again: it may hold only "
+        f"{LAUNCHER_SAFE_CHARACTERS} (no spaces or quotes). {fix}"
+    )
 
 
 class TaoCommandError(RuntimeError):

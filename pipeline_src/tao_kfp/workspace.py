@@ -22,6 +22,8 @@ import zipfile
 from pathlib import Path, PurePosixPath
 from typing import List, Optional
 
+from tao_kfp import value_rules
+
 LAYOUT = ("models", "specs", "data", "experiments")
 # rwxrwsr-x: group-writable, and setgid so new files inherit the workspace group.
 DIR_MODE = 0o2775
@@ -91,6 +93,11 @@ def init_workspace(
         )
     if dataset_sha256 and not dataset_url:
         raise WorkspaceError("--dataset-sha256 needs --dataset-url")
+    # Before anything prints the URL or records it in the marker file (the chart refuses the
+    # same values at install: tao_kfp.value_rules).
+    problems = value_rules.dataset_url_problems(dataset_url or "", "--dataset-url")
+    if problems:
+        raise WorkspaceError(problems[0])
     for name in LAYOUT:
         _make_dir(root / name, uid=uid, gid=gid)
     print(f"layout ready: {', '.join(str(root / name) for name in LAYOUT)}")

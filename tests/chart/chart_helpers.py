@@ -189,3 +189,24 @@ def pod_specs(docs: List[dict]) -> List[Tuple[str, dict, dict]]:
         elif doc["kind"] == "Pod":
             pods.append((doc["metadata"]["name"], doc["metadata"], doc["spec"]))
     return pods
+
+
+def resolved_schema() -> dict:
+    """values.schema.json with each `$ref` to `definitions` inlined (sibling keys kept)."""
+    import json
+
+    schema = json.loads((REPO / "values.schema.json").read_text())
+    definitions = schema.pop("definitions", {})
+
+    def inline(node):
+        if isinstance(node, dict):
+            if "$ref" in node:
+                target = definitions[node["$ref"].rsplit("/", 1)[-1]]
+                rest = {key: value for key, value in node.items() if key != "$ref"}
+                return inline({**target, **rest})
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return inline(schema)

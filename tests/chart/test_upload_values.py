@@ -65,22 +65,24 @@ def test_hosts_the_upload_can_use_render(helm, chart_dir, host):
     check_host(host)
 
 
-@pytest.mark.parametrize("version", ["2.4.1", "2.0.5", "latest", "1.8.5", "2.16.0\nx: y"])
-def test_a_backend_version_below_the_floor_or_not_a_version_is_refused(helm, chart_dir, version):
+@pytest.mark.parametrize("version", ["latest", "1.8.5", "2.16.0\nx: y"])
+def test_a_kfp_v1_backend_or_not_a_version_is_refused(helm, chart_dir, version):
     result = render(helm, chart_dir, **{"kfp.backendVersion": version})
     assert result.returncode != 0
     location = "- kfp.backendVersion:" if helm.name == "helm3" else "at '/kfp/backendVersion'"
     assert location in result.stderr, result.stderr
 
 
-def test_a_stated_backend_version_reaches_the_upload_and_the_test(helm, chart_dir):
-    result = render(helm, chart_dir, [DEFAULT], **{"kfp.backendVersion": "2.15.0"})
+@pytest.mark.parametrize("version", ["2.0.5", "2.2.0", "2.15.0"])
+def test_a_stated_backend_version_reaches_the_upload_and_the_test(helm, chart_dir, version):
+    # Kubeflow 1.8 and 1.9 (KFP 2.0.5, 2.2.0) are supported through the adapt path too.
+    result = render(helm, chart_dir, [DEFAULT], **{"kfp.backendVersion": version})
     assert result.returncode == 0, result.stderr
     docs = parse_docs(result.stdout)
     upload = args_of(one(docs, "Job", f"{FULL}-upload"))
     verify = one(docs, "Pod", f"{FULL}-test-kfp")["spec"]["containers"][0]["args"]
     # The verify-only test must adapt exactly as the upload did, or it looks for another hash.
-    assert "--kfp-version=2.15.0" in upload and "--kfp-version=2.15.0" in verify
+    assert f"--kfp-version={version}" in upload and f"--kfp-version={version}" in verify
     build_parser().parse_args(upload)  # the flags exist
 
 

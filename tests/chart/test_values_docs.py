@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
@@ -10,10 +9,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from chart_helpers import REPO
+from chart_helpers import REPO, resolved_schema
 
 VALUES = yaml.safe_load((REPO / "values.yaml").read_text())
-SCHEMA = json.loads((REPO / "values.schema.json").read_text())
+SCHEMA = resolved_schema()
 
 
 def schema_keys(schema: dict, prefix: str = "") -> set:

@@ -260,6 +260,7 @@ def test_inference_directory_writes_result_csv(chain, cli, tmp_path):
     code, out, err = cli(
         [
             "inference", "-m", chain.outputs["model"], "-k", KEY, "-e", chain.outputs["spec"],
+            "-cm", chain.outputs["results"] / "classmap.json",
             "-d", str(folder), "-b", 8,
         ]
     )  # fmt: skip
@@ -471,7 +472,17 @@ def test_tao3_evaluate_and_inference_require_a_key(chain, cli, tmp_path):
     """TAO 3.x evaluate and inference declare -k required (docs/tao-contract.md)."""
     for args in (
         ["evaluate", "-e", chain.outputs["spec"]],
-        ["inference", "-m", chain.outputs["model"], "-e", chain.outputs["spec"], "-d", tmp_path],
+        [
+            "inference",
+            "-m",
+            chain.outputs["model"],
+            "-e",
+            chain.outputs["spec"],
+            "-d",
+            tmp_path,
+            "-cm",
+            chain.outputs["results"] / "classmap.json",
+        ],
     ):
         code, _out, err = cli(args)
         assert code == 1 and "requires -k/--key" in err, args
@@ -491,7 +502,8 @@ def test_tao5_prune_refuses_an_output_that_is_not_hdf5(chain, cli, tmp_path):
     code, _out, err = cli(
         ["--tao-version", "5", "prune", "-m", chain.outputs["model"], "-o", output, "-k", KEY]
     )
-    assert code == 1 and "ending in .hdf5" in err and not output.exists()
+    # 255: TAO 5's launcher exits with sys.exit(-1) when the task fails (entrypoint.py:399-401)
+    assert code == 255 and "ending in .hdf5" in err and not output.exists()
 
 
 def test_tao5_export_is_onnx_and_writes_no_cache_without_an_engine(

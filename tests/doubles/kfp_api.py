@@ -25,8 +25,9 @@ is named):
   ``legacy_duplicates=True`` as older servers do (same file at 2.0.5, lines 135 and 226);
 - an uploaded spec must have schemaVersion 2.1.0 (template/v2_template.go:234-236), a pipeline
   name matching ``^[a-z0-9][a-z0-9-]{0,127}$`` (common/utils.go:35,110-124, checked from
-  resource/resource_manager.go:519); a version name longer than the varchar(127) column
-  fails the insert, which the server answers with 500 (MySQL strict mode: "Data too long");
+  resource/resource_manager.go:519); a version name longer than 127 characters is refused with
+  400 before any insert (2.17.0 validation/length.go:47,100, server/pipeline_upload_server.go:285;
+  seen on the real server by tests/kfp_server);
 - healthz answers ``{"commit_sha", "tag_name", "multi_user"}`` (main.go:556-581).
 
 It does not do the real server's authorization (SubjectAccessReview per namespace) or run
@@ -113,6 +114,14 @@ class _State:
     experiments: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     runs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     recurring_runs: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    # Argo Workflows of runs, with the ScheduledWorkflow that owns them (its recurring run id):
+    # each Workflow a ScheduledWorkflow starts carries an owner reference to it
+    # (backend/src/crd/controller/scheduledworkflow/.../scheduled_workflow.go), so deleting
+    # the recurring run lets Kubernetes' garbage collector delete them, running or not, unless
+    # the delete orphans them (propagation_policy=ORPHAN, from 2.16.0: DeleteRecurringRunRequest
+    # in backend/api/v2beta1/recurring_run.proto; older servers ignore the parameter).
+    workflows: Dict[str, Optional[str]] = field(default_factory=dict)
+    garbage_collected: List[str] = field(default_factory=list)
 
 
 class FakeKfpApi:
@@ -125,11 +134,13 @@ class FakeKfpApi:
         token: Optional[Union[str, Callable[[str], bool]]] = None,
         tls: Optional[Tuple[str, str]] = None,
         tag_name: str = "2.17.0",
+        commit_sha: str = "unknown",
         legacy_duplicates: bool = False,
     ):
         """Creates the double; ``tls`` is (certificate file, key file) to serve https.
 
-        ``tag_name`` is the backend version healthz reports ("unknown" on custom builds);
+        ``tag_name`` is the backend version healthz reports ("unknown" on stock images before
+        2.16.0 and on custom builds), ``commit_sha`` the commit it was built from;
         ``legacy_duplicates`` answers duplicates with 500 instead of 409, as servers before
         the 409 answer did. ``token`` (multi-user) is the one accepted Bearer token, or a
         function that judges one (`make e2e-cluster` asks the real API server's TokenReview,
@@ -138,6 +149,7 @@ class FakeKfpApi:
         self.multi_user = multi_user
         self.token = token
         self.tag_name = tag_name
+        self.commit_sha = commit_sha
         self.legacy_duplicates = legacy_duplicates
         self._gates: List[Dict[str, Any]] = []
         self.requests: List[RecordedRequest] = []
@@ -325,7 +337,7 @@ class FakeKfpApi:
         segments = path[len(API) :].strip("/").split("/") if path.startswith(API) else []
         if method == "GET" and segments == ["healthz"]:
             return 200, {
-                "commit_sha": "0123abc",
+                "commit_sha": self.commit_sha,
                 "tag_name": self.tag_name,
                 "multi_user": self.multi_user,
                 "pipeline_store": "database",
@@ -357,7 +369,7 @@ class FakeKfpApi:
             ]
             return 200, _page(items, q, "runs")
         if len(segments) == 2 and segments[0] == "recurringruns":
-            return 200, self._change_recurring_run(method, segments[1])
+            return 200, self._change_recurring_run(method, segments[1], q)
         if segments == ["recurringruns"]:
             if method == "POST":
                 return 200, self._create_run(
@@ -396,8 +408,10 @@ class FakeKfpApi:
         if not pipeline_id or pipeline_id not in self.state.pipelines:
             raise ApiError(400, "Failed to create a pipeline version")
         name = q.get("name") or q.get("display_name") or filename
-        if len(name) > 127:  # varchar(127): the insert fails, the server answers 500
-            raise ApiError(500, "Failed to create a pipeline version")
+        if len(name) > 127:  # checked before the insert (validation/length.go:47)
+            raise ApiError(
+                400, "Invalid input error: PipelineVersion.Name length cannot exceed 127"
+            )
         if any(
             v["pipeline_id"] == pipeline_id and _same_name(v["name"], name)
             for v in self.state.versions.values()
@@ -449,13 +463,44 @@ class FakeKfpApi:
     def _duplicate_status(self) -> int:
         return 500 if self.legacy_duplicates else 409
 
-    def _change_recurring_run(self, method: str, target: str) -> Dict[str, Any]:
+    def start_scheduled_run(self, recurring_run_id: str) -> str:
+        """What the ScheduledWorkflow controller does at a cron tick: a RUNNING run whose
+        Workflow is owned by the recurring run. Returns the run id."""
+        with self._lock:
+            recurring = self.state.recurring_runs[recurring_run_id]
+            run_id = str(uuid.uuid4())
+            self.state.runs[run_id] = {
+                "run_id": run_id,
+                "display_name": f"{recurring['display_name']} scheduled",
+                "experiment_id": recurring.get("experiment_id"),
+                "recurring_run_id": recurring_run_id,
+                "state": "RUNNING",
+                "created_at": _now(),
+                "_order": next(self._clock),
+            }
+            self.state.workflows[run_id] = recurring_run_id
+            return run_id
+
+    def _backend_at_least(self, version: Tuple[int, int]) -> bool:
+        numbers = self.tag_name.split(".")[:2]
+        return all(n.isdigit() for n in numbers) and tuple(map(int, numbers)) >= version
+
+    def _change_recurring_run(self, method: str, target: str, q: Dict[str, str]) -> Dict[str, Any]:
         """DELETE /recurringruns/{id}, POST /recurringruns/{id}:disable or :enable."""
         recurring_id, _, verb = target.partition(":")
         if recurring_id not in self.state.recurring_runs:
             raise ApiError(404, f"Recurring run {recurring_id} not found")
         if method == "DELETE" and not verb:
             del self.state.recurring_runs[recurring_id]
+            orphan = q.get("propagation_policy") == "ORPHAN" and self._backend_at_least((2, 16))
+            for run_id, owner in list(self.state.workflows.items()):
+                if owner != recurring_id:
+                    continue
+                if orphan:
+                    self.state.workflows[run_id] = None
+                else:  # the garbage collector deletes the Workflow, even a running one
+                    del self.state.workflows[run_id]
+                    self.state.garbage_collected.append(run_id)
         elif method == "POST" and verb in ("disable", "enable"):
             status = "DISABLED" if verb == "disable" else "ENABLED"
             self.state.recurring_runs[recurring_id]["status"] = status

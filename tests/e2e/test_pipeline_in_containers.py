@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -25,6 +26,10 @@ pytestmark = pytest.mark.e2e
 
 # The same seeded split and training on the same torch build: only thread scheduling differs.
 ACCURACY_NOISE = 0.03
+# The torch version pyproject.toml pins for the CPU backend (the stand-in image installs it).
+TORCH_PIN = re.search(
+    r'"torch==([^"]+)"', (Path(__file__).parents[2] / "pyproject.toml").read_text()
+).group(1)
 
 
 @pytest.fixture(scope="module")
@@ -139,5 +144,8 @@ def test_tao_step_on_the_stand_in_keeps_tao_python_and_puts_its_own_first():
     assert out.returncode == 0, out.stderr
     lines = out.stdout.split()
     assert lines[0] == "/opt/tao-kfp/bin/python3"
-    assert lines[2] == "/usr/local/bin/python" and "+cpu" in lines[3]
+    assert lines[2] == "/usr/local/bin/python"
+    # The pinned torch, whichever build the wheelhouse offered: the CPU wheel where one is
+    # given, PyPI's CUDA build (which also runs on the CPU) where only PyPI is reachable.
+    assert lines[3].split("+")[0] == TORCH_PIN, lines[3]
     assert lines[-2:] == ["/usr/local/bin/classification", "ok"]

@@ -289,6 +289,24 @@ def test_an_output_folder_that_cannot_be_created_is_named(tmp_path, capsys):
     assert f"--output {out}" in error and "Traceback" not in error
 
 
+def test_a_dataset_folder_name_tao_cannot_carry_gets_a_link_it_can(tmp_path):
+    """Paths built on the link reach TAO commands; the launcher re-splits them (issue 19)."""
+    from tao_kfp.tao import launcher_safe
+
+    workspace = tmp_path / "out" / "workspace"
+    relative = local_run.link_dataset(workspace, _dataset(tmp_path / "my pets (it's)"))
+    assert launcher_safe(str(workspace / relative)) and relative.startswith("data/my_pets__it_s_-")
+    assert (workspace / relative / "train").is_dir()
+
+
+def test_an_output_folder_tao_cannot_carry_is_refused_before_any_step(tmp_path, capsys):
+    out = tmp_path / "my runs"
+    assert cli.main(["run-local", "--output", str(out), "--dataset", str(tmp_path)]) == 2
+    error = capsys.readouterr().err
+    assert f"--output {out}" in error and "bash -c" in error and "Traceback" not in error
+    assert not out.exists()
+
+
 def test_a_corrupt_test_image_stops_the_run_at_its_first_step(tmp_path):
     root = _dataset(tmp_path / "pets")
     good = (root / "test" / "dog" / "001.png").read_bytes()

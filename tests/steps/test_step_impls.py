@@ -47,7 +47,6 @@ def build_engine(plan, fp32, int8, metrics):
         fp32_model=fp32.exported_model,
         cal_data_file=int8.cal_tensorfile,
         spec_path=plan.retrain_spec,
-        train_dir=plan.dataset_dir + "/train",
         results_dir=str(common.run_subdir(plan.run_dir, "tensorrt")),
         metrics=metrics,
     )
@@ -188,7 +187,7 @@ def test_full_chain_after_training(plan, fake_tao, tmp_path, monkeypatch):
     )
     assert fp32.exported_model.endswith("model_fp32.etlt")
     assert fp32_metrics.metadata["export_size_mb"] == pytest.approx(0.0005)
-    # 3.x export: only the flags the 3.x notebook passes (-e and --batch_size are unverified).
+    # 3.x fp32 export: only the flags the 3.x notebook passes (-e is unverified).
     fp32_call = fake_tao.calls()[-1]
     assert fp32_call == [
         "export", "-m", retrained.model_path, "-o", fp32.exported_model,
@@ -199,7 +198,13 @@ def test_full_chain_after_training(plan, fake_tao, tmp_path, monkeypatch):
     calibration, export = fake_tao.calls()[-2:]
     assert calibration[0] == "calibration_tensorfile" and calibration[-2:] == ["-m", "4"]
     assert export[export.index("--data_type") + 1] == "int8"
-    assert "-e" not in export and "--batch_size" not in export
+    assert "-e" not in export
+    # The batch size the TensorFile was written with: the calibrator fails on a stored batch
+    # smaller than --batch_size, which defaults to 16 (tao_tensorflow1_backend 5.0
+    # common/export/app.py:119-123, common/export/tensorfile_calibrator.py:91-109).
+    spec_batch = spec_module.load_spec(plan.retrain_spec).train_config.batch_size_per_gpu
+    assert export[export.index("--batch_size") + 1] == str(spec_batch)
+    assert export[export.index("--batches") + 1] == calibration[-1]
     assert Path(int8.cal_cache).is_file()
 
     engine_metrics = artifact(Metrics, tmp_path, "engine")
@@ -294,8 +299,15 @@ def test_tao5_route_exports_onnx_once_and_builds_the_engine_with_gen_trt_engine(
     assert call[call.index("--data_type") + 1] == "int8"
     assert call[call.index("--cal_data_file") + 1] == int8.cal_tensorfile
     assert call[call.index("--engine_file") + 1] == engine
-    for flag_name in ("--cal_cache_file", "--cal_image_dir", "--batches", "--batch_size"):
-        assert flag_name in call
+    assert "--cal_cache_file" in call
+    # The TensorFile exists, so --cal_image_dir is unused (tao_deploy engine_builder.py:281-288)
+    # and a dataset path there could only break the launcher's re-split (issue 19, section 1).
+    assert "--cal_image_dir" not in call
+    # --batches/--batch_size are the ones step 11 wrote the TensorFile with, not a recount.
+    tensorfile_call = new_calls[0]
+    assert call[call.index("--batches") + 1] == tensorfile_call[tensorfile_call.index("-m") + 1]
+    spec_batch = spec_module.load_spec(plan.retrain_spec).train_config.batch_size_per_gpu
+    assert call[call.index("--batch_size") + 1] == str(spec_batch)
     assert call[call.index("--max_batch_size") + 1] == call[call.index("--batch_size") + 1]
     deploy_spec = Path(call[call.index("-e") + 1]).read_text()
     assert "wandb_config" not in deploy_spec and "visualizer" in deploy_spec

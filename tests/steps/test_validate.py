@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from steps_test_helpers import run_params
@@ -194,3 +195,13 @@ def test_parent_references_cannot_escape_but_symlinks_inside_may_point_out(tmp_p
     assert "outside the workspace" in problems(workspace, dataset_path="../elsewhere")
     plan = validate_inputs(**run_params(workspace, dataset_path="data/linked"))
     assert plan.dataset_dir == str(workspace / "data" / "linked")
+
+
+@pytest.mark.parametrize("run_id", ["", "{{$.pipeline_job_uuid}}"])
+def test_a_backend_without_run_ids_gets_a_fresh_run_folder_per_run(workspace, run_id):
+    # KFP < 2.5.0 substitutes no run id (tao_kfp.kfp_backends): step 1 names the folder.
+    first = validate_inputs(**run_params(workspace, run_id=run_id))
+    second = validate_inputs(**run_params(workspace, run_id=run_id))
+    assert first.run_dir != second.run_dir
+    assert all(Path(p).parent == workspace / "experiments" for p in (first.run_dir, second.run_dir))
+    assert "{{" not in first.run_dir

@@ -45,7 +45,7 @@ def test_the_equals_filter_ignores_case_as_mysql_does(kfp_api, client, toy_packa
     assert [p.display_name for p in found.pipelines] == ["Toy"]
 
 
-def test_a_version_name_longer_than_127_fails_the_insert_with_500(kfp_api, client, toy_packages):
+def test_a_version_name_longer_than_127_is_refused_with_400(kfp_api, client, toy_packages):
     package, _ = toy_packages
     pipeline = client.upload_pipeline(str(package), pipeline_name="toy")
 
@@ -55,7 +55,7 @@ def test_a_version_name_longer_than_127_fails_the_insert_with_500(kfp_api, clien
         )
 
     assert upload("v" * 127).pipeline_version_id
-    assert _status(lambda: upload("w" * 128)) == 500
+    assert _status(lambda: upload("w" * 128)) == 400
 
 
 @pytest.mark.parametrize(

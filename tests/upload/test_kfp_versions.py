@@ -42,7 +42,6 @@ def uploaded_docs(api: FakeKfpApi) -> List[dict]:
             "2.15.0", "2.17.0", False, "--kfp-version 2.17.0 is not used", id="report wins"
         ),
         pytest.param("unknown", "2.14.0", False, "from --kfp-version", id="unknown, stated"),
-        pytest.param("unknown", None, True, "set kfp.backendVersion", id="unknown, not stated"),
     ],
 )
 def test_the_upload_adapts_to_the_version_the_server_reports(
@@ -60,15 +59,52 @@ def test_the_upload_adapts_to_the_version_the_server_reports(
     assert message in capsys.readouterr().out
 
 
-def test_the_upload_refuses_a_backend_below_the_floor_before_uploading(config, capsys):
-    api = FakeKfpApi(tag_name="2.4.0").start()
+def test_unknown_never_means_newest_the_upload_stops_and_names_the_fix(config, capsys):
+    # Stock KFP images before 2.16.0 answer tag_name "unknown" (backend/Dockerfile).
+    api = FakeKfpApi(tag_name="unknown").start()
     try:
         assert upload(api.url, PACKAGE, "--config", str(config)) == 1
         assert api.state.pipelines == {}
     finally:
         api.stop()
     err = capsys.readouterr().err
-    assert "KFP backend 2.4.0 is not supported" in err and "2.5.0 or newer" in err
+    assert "kfp.backendVersion" in err and "1.10 -> 2.5.0" in err
+
+
+def test_a_known_release_commit_decides_when_the_tag_is_unknown(config, capsys):
+    api = FakeKfpApi(tag_name="unknown", commit_sha="417091dceddb1f35f26203f9779cb18ee260d6ad")
+    api.start()
+    try:
+        assert upload(api.url, PACKAGE, "--config", str(config)) == 0
+        docs = uploaded_docs(api)
+    finally:
+        api.stop()
+    assert not has_security_context(docs)  # 2.14 rejects it at run creation
+    out = capsys.readouterr().out
+    assert "Adapting for KFP 2.14.4: from healthz commit_sha 417091dcedd" in out
+
+
+@pytest.mark.parametrize("tag", ["2.0.5", "2.2.0", "2.4.1"])
+def test_every_2x_backend_gets_a_package_it_can_run(config, capsys, tag):
+    api = FakeKfpApi(tag_name=tag).start()
+    try:
+        assert upload(api.url, PACKAGE, "--config", str(config)) == 0
+        docs = uploaded_docs(api)
+    finally:
+        api.stop()
+    assert not has_security_context(docs)
+    assert "lost" not in capsys.readouterr().err
+
+
+def test_the_upload_refuses_a_kfp_v1_backend_naming_the_release(config, capsys):
+    api = FakeKfpApi(tag_name="1.8.5").start()
+    try:
+        assert upload(api.url, PACKAGE, "--config", str(config)) == 1
+        assert api.state.pipelines == {}
+    finally:
+        api.stop()
+    err = capsys.readouterr().err
+    assert "KFP v1 pipelines only" in err and "Kubeflow 1.8 (KFP 2.0.5)" in err
 
 
 def test_verify_only_finds_the_version_uploaded_for_that_backend(config):

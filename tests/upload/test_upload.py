@@ -379,7 +379,7 @@ def test_a_missing_token_file_fails_before_any_request(kfp_api, toy_packages, tm
     package, _ = toy_packages
     missing = tmp_path / "no-such-token"
 
-    assert upload(kfp_api.url, package, "--token-path", str(missing)) == 1
+    assert upload(kfp_api.url, package, "--token-path", str(missing)) == 2  # bad input
 
     assert f"--token-path names {missing}" in capsys.readouterr().err
     assert kfp_api.requests == []
@@ -524,7 +524,7 @@ def test_experiment_first_run_and_one_recurring_run_that_follows_the_version(
 def test_bad_flags_fail_before_any_request(kfp_api, toy_packages, capsys, extra, expected):
     package, _ = toy_packages
 
-    assert upload(kfp_api.url, package, *extra) == 1
+    assert upload(kfp_api.url, package, *extra) == 2  # bad input: status 2, nothing sent
 
     assert expected in capsys.readouterr().err
     assert kfp_api.requests == []
@@ -534,7 +534,7 @@ def test_a_file_that_is_not_a_compiled_pipeline_is_rejected_by_name(kfp_api, tmp
     package = tmp_path / "values.yaml"
     package.write_text("image: tao\n")
 
-    assert upload(kfp_api.url, package) == 1
+    assert upload(kfp_api.url, package) == 2  # bad input: status 2, nothing sent
 
     assert f"--package {package} is not a compiled KFP pipeline" in capsys.readouterr().err
 

@@ -160,7 +160,7 @@ def test_a_version_name_longer_than_the_servers_column_is_refused_before_any_req
     kfp_api, toy_packages, capsys
 ):
     package, _ = toy_packages
-    assert upload(kfp_api.url, package, "--version-prefix", "1" * 117) == 1
+    assert upload(kfp_api.url, package, "--version-prefix", "1" * 117) == 2  # bad input
     assert "KFP allows 116" in capsys.readouterr().err
     assert kfp_api.requests == []
 
@@ -196,7 +196,7 @@ def _assert_one_clear_line(err: str, *fragments: str) -> None:
 def test_a_bad_package_ends_in_one_line_naming_it(kfp_api, tmp_path, capsys, kind):
     package = _bad_package(tmp_path, kind)
 
-    assert upload(kfp_api.url, package) == 1
+    assert upload(kfp_api.url, package) == 2  # bad input: status 2, nothing sent
 
     _assert_one_clear_line(capsys.readouterr().err, f"--package {package}")
     assert kfp_api.requests == []
@@ -222,7 +222,7 @@ def test_a_bad_environment_config_ends_in_one_line_naming_it(
     config.write_text(text)
     package = shipped_file("pipelines/tao-classification.yaml")
 
-    assert upload(kfp_api.url, package, "--config", str(config)) == 1
+    assert upload(kfp_api.url, package, "--config", str(config)) == 2  # bad input
 
     _assert_one_clear_line(capsys.readouterr().err, f"--config {config}", expected)
     assert kfp_api.requests == []
@@ -244,7 +244,7 @@ def test_a_bad_environment_config_ends_in_one_line_naming_it(
 def test_a_bad_host_ends_in_one_line_naming_it(kfp_api, toy_packages, capsys, host, expected):
     package, _ = toy_packages
 
-    assert upload(host, package) == 1
+    assert upload(host, package) == 2  # bad input: status 2, nothing sent
 
     _assert_one_clear_line(capsys.readouterr().err, f"--host {host!r}", expected)
 
@@ -302,7 +302,7 @@ def _run(api: FakeKfpApi, package: Path, params: dict, *extra: str) -> int:
 def test_run_params_that_do_not_fit_the_pipeline_fail_before_any_request(
     kfp_api, shipped_package, capsys, params, expected
 ):
-    assert _run(kfp_api, shipped_package, params) == 1
+    assert _run(kfp_api, shipped_package, params) == 2  # bad input: status 2, nothing sent
 
     _assert_one_clear_line(capsys.readouterr().err, "upload.runParams", expected)
     assert kfp_api.requests == []

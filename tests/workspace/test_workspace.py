@@ -174,3 +174,21 @@ def test_check_reports_an_unwritable_root(tmp_path, capsys):
     finally:
         tmp_path.chmod(0o755)
     assert "is not writable by UID" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://alice:s3cr3tPW@data.example.com/flowers.tar.gz",
+        "https://bucket.s3.amazonaws.com/f.tgz?X-Amz-Signature=s3cr3tPW",
+    ],
+)
+def test_a_dataset_url_with_credentials_is_refused_before_anything_prints_it(tmp_path, capsys, url):
+    """Issue 19: the password or signature was printed and written to the marker file."""
+    from tao_kfp.workspace import init_workspace
+
+    with pytest.raises(WorkspaceError) as caught:
+        init_workspace(tmp_path, dataset_url=url)
+    assert "--dataset-url carries" in str(caught.value)
+    assert "s3cr3tPW" not in str(caught.value) + capsys.readouterr().out
+    assert not any(tmp_path.iterdir()), "nothing is written before the check"

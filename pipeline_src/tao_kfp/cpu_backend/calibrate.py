@@ -32,7 +32,9 @@ def run(args: argparse.Namespace) -> int:
     from tao_kfp.cpu_backend.common import load_experiment_spec
     from tao_kfp.cpu_backend.data import ImageFormat, find_images, load_images, write_tensorfile
 
-    spec = load_experiment_spec(args.experiment_spec)
+    # Loaded with the train_val schema (tao_tensorflow1_backend 5.0
+    # makenet/scripts/calibration_tensorfile.py:88; spec_handling/spec_loader.py:107, 127).
+    spec = load_experiment_spec(args.experiment_spec, task="train")
     output = refuse_existing(args.output, "-o")
     tc = spec.train_config
     field = "val_dataset_path" if args.use_validation_set else "train_dataset_path"

@@ -103,9 +103,11 @@ class _Tee:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of ``tao-kfp-cpu`` and ``python -m tao_kfp.cpu_backend``."""
-    from tao_kfp.cpu_backend.common import BackendError
+    from tao_kfp.cpu_backend import common
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    common.play_tao_version(args.tao_version)
     only = VERSION_ONLY.get(args.task)
     if only and only != args.tao_version:
         print(
@@ -131,16 +133,52 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 "the CPU backend trains in one process in float32",
                 flush=True,
             )
-        exit_code = importlib.import_module(args._module).run(args)
+        exit_code = _run_through_launcher(parser, args)
         return exit_code
-    except BackendError as error:
-        print(f"error: {error}", file=sys.stderr, flush=True)
-        return 1
     finally:
         sys.stdout, sys.stderr = saved
         if log_handle is not None:
             log_handle.close()
         _record_timing(args.task, time.monotonic() - started, exit_code)
+
+
+def _run_through_launcher(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """Runs the task as TAO does: its launcher re-splits the arguments, then the script runs.
+
+    ``converter`` is tao-converter, a binary with no launcher. See launcher.py for the rules.
+    """
+    from tao_kfp.cpu_backend import launcher
+    from tao_kfp.cpu_backend.common import BackendError
+
+    script_args = args
+    if args.task != "converter":
+        try:
+            argv = launcher.script_argv(args)
+            script_args = parser.parse_args(["--tao-version", args.tao_version, args.task, *argv])
+        except launcher.LauncherError as error:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            return _failed(args, 1)
+        except SystemExit as exit_:  # the script's argparse error, printed to stderr already
+            return _failed(args, exit_.code if isinstance(exit_.code, int) else 2)
+    try:
+        code = importlib.import_module(args._module).run(script_args)
+    except BackendError as error:
+        print(f"error: {error}", file=sys.stderr, flush=True)
+        return _failed(args, 1)
+    if code != 0:
+        return _failed(args, code)
+    launcher.print_status(args.task, args.tao_version, passed=True)
+    return 0
+
+
+def _failed(args: argparse.Namespace, script_code: int) -> int:
+    """The exit code of a failed task: TAO 5's launcher prints FAIL and exits with its own."""
+    from tao_kfp.cpu_backend import launcher
+
+    if args.task == "converter" or args.tao_version != "5":
+        return script_code
+    launcher.print_status(args.task, args.tao_version, passed=False)
+    return launcher.failure_exit_code(args.task)
 
 
 def _record_timing(task: str, seconds: float, exit_code: int) -> None:

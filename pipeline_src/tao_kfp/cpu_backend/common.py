@@ -8,7 +8,20 @@ from pathlib import Path
 from typing import Any
 
 MAIN_LOGGER = "__main__"
-PRUNE_LOGGER = "iva.common.magnet_prune"
+# magnet_prune's logger: 3.x iva (tao-output-samples.md 2), 5.0 nvidia_tao_tf1.
+PRUNE_LOGGERS = {"3": "iva.common.magnet_prune", "5": "nvidia_tao_tf1.cv.common.magnet_prune"}
+PRUNE_LOGGER = "magnet_prune"  # log() names it for the version played
+_PLAYING = {"version": "3"}
+
+
+def play_tao_version(version: str) -> None:
+    """Sets the TAO version whose log prefix log() writes."""
+    _PLAYING["version"] = version
+
+
+def playing_tao_version() -> str:
+    """The TAO version the backend plays in this process ("3" or "5")."""
+    return _PLAYING["version"]
 
 
 # The TAO major versions the backend can play (``tao-kfp-cpu --tao-version``), and what each
@@ -31,10 +44,41 @@ class BackendError(Exception):
 
 
 def log(message: str, *, name: str = MAIN_LOGGER, level: str = "INFO") -> None:
-    """Prints one TAO 3.x log line: ``YYYY-MM-DD HH:MM:SS,mmm [INFO] <name>: <message>``."""
+    """Prints one TAO log line with the prefix of the version played.
+
+    3.x: ``YYYY-MM-DD HH:MM:SS,mmm [INFO] <name>: <message>`` (tao-output-samples.md 1);
+    5.0: ``... [TAO Toolkit] [INFO] <name> <lineno>: <message>`` (tao_tensorflow1_backend 5.0
+    makenet/scripts/inference.py:195-197 and every script's logging.basicConfig).
+    """
+    import sys
+
     now = datetime.now()
     stamp = f"{now:%Y-%m-%d %H:%M:%S},{now.microsecond // 1000:03d}"
-    print(f"{stamp} [{level}] {name}: {message}", flush=True)
+    version = playing_tao_version()
+    if name == PRUNE_LOGGER:
+        name = PRUNE_LOGGERS[version]
+    if version == "5":
+        lineno = sys._getframe(1).f_lineno
+        print(f"{stamp} [TAO Toolkit] [{level}] {name} {lineno}: {message}", flush=True)
+    else:
+        print(f"{stamp} [{level}] {name}: {message}", flush=True)
+
+
+def write_status(results_dir: str, status: str, message: str) -> None:
+    """Appends one TAO 5.0 ``status.json`` line (tao-classification.md section 5)."""
+    import json
+
+    now = datetime.now()
+    record = {
+        "date": f"{now.month}/{now.day}/{now.year}",
+        "time": f"{now:%H:%M:%S}",
+        "status": status,
+        "verbosity": "INFO",
+        "message": message,
+    }
+    Path(results_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(results_dir) / "status.json", "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
 
 
 def say(text: str = "") -> None:
@@ -67,6 +111,12 @@ def load_experiment_spec(path: str, task: str | None = None) -> Any:
         spec = load_spec(path)
     except SpecError as error:
         raise BackendError(str(error)) from None
+    if playing_tao_version() == "5" and spec.model_config.use_imagenet_head:
+        # TAO 5's ModelConfig has no such field (it is retain_head): its text parser fails.
+        raise BackendError(
+            f'{path}: Message type "ModelConfig" has no field named "use_imagenet_head" '
+            "(TAO 5 calls it retain_head)"
+        )
     if task is not None:
         problems = validate_spec(spec, task)
         if problems:

@@ -9,7 +9,6 @@ tensor; preprocessing (caffe/tf/torch) is applied per batch.
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -17,10 +16,12 @@ from typing import Any, Optional
 import numpy as np
 
 from tao_kfp.cpu_backend.common import BackendError, input_shape, say
+from tao_kfp.dataset import IMAGE_EXTENSIONS as KERAS_EXTENSIONS  # noqa: F401 (re-exported)
+from tao_kfp.dataset import (
+    INFERENCE_EXTENSIONS,  # noqa: F401 (re-exported)
+    list_images,
+)
 
-# Keras 2.2.4 white list (train/val/evaluate/calibration) and TAO inference's shorter list.
-KERAS_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff")
-INFERENCE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 # Crops take the target size out of an image first resized to target / 0.875 (Inception style).
 CROP_RATIO = 0.875
 # Keras imagenet_utils defaults: caffe means (BGR order) and torch mean/std (RGB order).
@@ -143,7 +144,9 @@ def list_class_folders(root: str | Path) -> list[str]:
         raise BackendError(
             f"dataset folder {root} not found; expected one sub-folder per class in it"
         )
-    return sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
+    from tao_kfp.dataset import class_folders
+
+    return class_folders(root)
 
 
 def find_images(
@@ -163,12 +166,9 @@ def find_images(
         folder = root / name
         if not folder.is_dir():
             raise BackendError(f"class folder {folder} not found (class {name!r} of the model)")
-        for dirpath, dirnames, filenames in os.walk(folder):
-            dirnames.sort()
-            for filename in sorted(filenames):
-                if filename.lower().endswith(KERAS_EXTENSIONS):
-                    paths.append(os.path.join(dirpath, filename))
-                    labels.append(index)
+        for image in list_images(folder):  # the Keras rule, as TAO reads the folder
+            paths.append(str(image))
+            labels.append(index)
     return names, paths, labels
 
 
@@ -229,4 +229,33 @@ def read_tensorfile(path: str | Path) -> np.ndarray:
         raise BackendError(
             f"{path}: expected batches shaped (n_batches, batch, C, H, W), got {batches.shape}"
         )
+    return batches
+
+
+def calibration_batches(path: str | Path, n_batches: int, batch_size: int) -> list:
+    """The batches TAO's TensorfileCalibrator feeds TensorRT, failing where it fails.
+
+    It reads ``--batches`` batches in order and keeps the first ``--batch_size`` images of
+    each. Past the last stored batch ``TensorFile.read`` returns None and
+    ``np.array(None).shape[0]`` raises IndexError; a stored batch smaller than
+    ``--batch_size`` raises ValueError (tao_deploy engine/tensorfile.py:120-140,
+    engine/tensorfile_calibrator.py:86-104; tao_tensorflow1_backend 5.0
+    common/export/tensorfile_calibrator.py:91-109).
+    """
+    stored = read_tensorfile(path)
+    batches = []
+    for index in range(n_batches):
+        if index >= len(stored):
+            raise BackendError(
+                f"IndexError: tuple index out of range: --batches {n_batches} asks for batch "
+                f"{index + 1}, but the TensorFile {path} holds {len(stored)}. Pass the "
+                "--batches it was written with (calibration_tensorfile -m)."
+            )
+        if stored.shape[1] < batch_size:
+            raise BackendError(
+                f"ValueError: Batch size yielded from data source {stored.shape[1]} < requested "
+                f"batch size from calibrator {batch_size}. Pass the --batch_size the TensorFile "
+                "was written with (train_config.batch_size_per_gpu)."
+            )
+        batches.append(stored[index][:batch_size])
     return batches

@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
 
     from tao_kfp.cpu_backend.common import use_all_cores
     from tao_kfp.cpu_backend.convert import build_engine
-    from tao_kfp.cpu_backend.data import read_tensorfile, write_tensorfile
+    from tao_kfp.cpu_backend.data import calibration_batches, write_tensorfile
     from tao_kfp.cpu_backend.export import _batches_from_images, write_calibration_cache
 
     use_all_cores()
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         if not args.cal_cache_file:
             raise BackendError("--data_type int8 needs --cal_cache_file <calibration cache>")
         if args.cal_data_file and os.path.isfile(args.cal_data_file):
-            batches = read_tensorfile(args.cal_data_file)[: max(args.batches, 1)]
+            batches = calibration_batches(args.cal_data_file, args.batches, args.batch_size)
         else:
             batches = _batches_from_images(args.cal_image_dir, spec, args.batches, args.batch_size)
             if args.cal_data_file:

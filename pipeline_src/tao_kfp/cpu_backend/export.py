@@ -147,10 +147,11 @@ def calibration_batches(args: argparse.Namespace, spec: Any) -> list:
     """
     import numpy as np
 
-    from tao_kfp.cpu_backend.data import read_tensorfile, write_tensorfile
+    from tao_kfp.cpu_backend.data import calibration_batches as stored_batches
+    from tao_kfp.cpu_backend.data import write_tensorfile
 
     if args.cal_data_file and os.path.isfile(args.cal_data_file):
-        batches = read_tensorfile(args.cal_data_file)[: max(args.batches, 1)]
+        batches = stored_batches(args.cal_data_file, args.batches, args.batch_size)
     elif args.cal_image_dir:
         batches = _batches_from_images(args.cal_image_dir, spec, args.batches, args.batch_size)
         if args.cal_data_file:

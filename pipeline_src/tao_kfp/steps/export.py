@@ -5,21 +5,32 @@ Two routes, chosen by the step image's TAO version (``TAO_VERSION``), over one D
 - TAO 3.x: step 10 exports an fp32 ``.etlt``; step 11 writes a calibration TensorFile and
   exports an INT8 ``.etlt`` plus its calibration cache (3.x builds an engine "to verify" while
   exporting, which writes the cache); step 12 runs ``converter`` on that ``.etlt``.
-  3.x export gets only the flags the 3.x notebook and the seed pipeline pass
-  (``-m -k -o --data_type --cal_data_file --cal_cache_file --batches``); whether it accepts
-  ``-e`` or ``--batch_size`` is unverified, so they are not passed.
+  3.x export gets the flags the 3.x notebook and the seed pipeline pass
+  (``-m -k -o --data_type --cal_data_file --cal_cache_file --batches``) plus ``--batch_size``:
+  the calibrator reads ``--batch_size`` images from each stored batch and fails when a batch
+  is smaller (tao_tensorflow1_backend 5.0 ``common/export/tensorfile_calibrator.py:91-109``),
+  and the flag defaults to 16 (``common/export/app.py:119-123``), so a TensorFile written
+  with a batch size under 16 would fail without it. Whether 3.x accepts ``-e`` is unverified.
 - TAO 5.x: step 10 exports the ONNX model (once: 5.0 exports ONNX whatever the data type, and
   writes a calibration cache only while building an engine, tao_tensorflow1_backend 5.0
   ``common/export/app.py:242-244``); step 11 writes the calibration TensorFile; step 12 runs
   ``classification_tf1 gen_trt_engine`` in the tao-deploy image, which calibrates and builds
   the INT8 engine (tao_deploy 5.0 ``cv/classification_tf1/scripts/gen_trt_engine.py:60-83``).
+
+Both calibrators read ``--batches`` batches of ``--batch_size`` from the TensorFile: reading
+past its last batch fails with ``IndexError`` (``TensorFile.read`` returns None at the end,
+``np.array(None).shape[0]``: tao_deploy ``engine/tensorfile.py:120-140``,
+``engine/tensorfile_calibrator.py:86-104``). Step 11 therefore records the batch count and
+batch size it wrote (``calibration.json`` beside the TensorFile) and step 12 passes exactly
+those, never a recount.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 from tao_kfp import dataset
 from tao_kfp.steps import common
@@ -29,6 +40,8 @@ from tao_kfp.tao import key_args, run_tao, tao_version
 MAX_CALIBRATION_BATCHES = 10
 OUTPUT_NODE = "predictions/Softmax"
 ENGINE_NAME = "model_int8.engine"
+# Written by step 11 beside the TensorFile: {"batches": n, "batch_size": b}.
+CALIBRATION_RECORD = "calibration.json"
 
 
 @dataclass
@@ -115,6 +128,7 @@ def run_export_int8(
     )
     if not tensorfile.is_file():
         raise FileNotFoundError(f"calibration_tensorfile wrote no {tensorfile}; see its log.")
+    write_calibration_record(tensorfile, batches, batch_size)
     values = {
         "calibration_data_mb": common.size_mb(tensorfile),
         "calibration_batches": batches,
@@ -129,7 +143,7 @@ def run_export_int8(
     run_tao(
         export_args(model_path, out, spec_path, "int8")
         + ["--cal_data_file", str(tensorfile), "--cal_cache_file", str(cal_cache)]
-        + ["--batches", str(batches)],
+        + ["--batches", str(batches), "--batch_size", str(batch_size)],
         log_path=log,
     )
     for produced in (out, cal_cache):
@@ -156,24 +170,44 @@ def converter_args(exported_model: str, cal_cache: str, engine: Path, spec_path:
     )
 
 
+def write_calibration_record(tensorfile: Path, batches: int, batch_size: int) -> Path:
+    """Records beside the TensorFile how many batches of which size it holds."""
+    record = tensorfile.parent / CALIBRATION_RECORD
+    record.write_text(json.dumps({"batches": batches, "batch_size": batch_size}) + "\n")
+    return record
+
+
+def read_calibration_record(cal_data_file: str) -> Tuple[int, int]:
+    """(batches, batch_size) that step 11 wrote into ``cal_data_file``.
+
+    Raises:
+        FileNotFoundError: The record is missing (a TensorFile from another run or version).
+    """
+    record = Path(cal_data_file).parent / CALIBRATION_RECORD
+    if not record.is_file():
+        raise FileNotFoundError(
+            f"{record} is missing: step 11 writes it with the TensorFile {cal_data_file}; "
+            "re-run step 11 (INT8 calibration)."
+        )
+    data = json.loads(record.read_text())
+    return int(data["batches"]), int(data["batch_size"])
+
+
 def gen_trt_engine_args(
-    *, onnx_model: str, spec_path: str, results: Path, cal_data_file: str, train_dir: str
+    *, onnx_model: str, spec_path: str, results: Path, cal_data_file: str
 ) -> List[str]:
     """TAO 5.x ``gen_trt_engine`` arguments for an INT8 engine.
 
     Flags from tao_deploy 5.0 (a285787) ``cv/classification_tf1/scripts/gen_trt_engine.py``:
     ``-m`` (100-105, required), ``-e`` (114-119, required), ``-r`` (190-196, required),
-    ``--data_type`` (121-126), ``--cal_image_dir`` (127-131), ``--cal_data_file`` (132-136),
-    ``--cal_cache_file`` (137-141), ``--engine_file`` (142-146), ``--max_batch_size``
-    (147-151), ``--batch_size`` (162-166), ``--batches`` (167-171). The TensorFile exists, so
-    it is read as is; ``--cal_image_dir`` is only used when it does not
-    (engine_builder.py:281-288).
+    ``--data_type`` (121-126), ``--cal_data_file`` (132-136), ``--cal_cache_file`` (137-141),
+    ``--engine_file`` (142-146), ``--max_batch_size`` (147-151), ``--batch_size`` (162-166),
+    ``--batches`` (167-171). The TensorFile exists, so it is read as is and
+    ``--cal_image_dir`` would be unused (engine_builder.py:281-288): it is not passed, as a
+    dataset path it could only break the launcher's re-split. ``--batches`` and
+    ``--batch_size`` are the ones the TensorFile was written with (step 11's record).
     """
-    from tao_kfp import spec as spec_module
-
-    spec = spec_module.load_spec(spec_path)
-    batch_size = int(spec.train_config.batch_size_per_gpu)
-    batches = calibration_batches(spec_path)[0]
+    batches, batch_size = read_calibration_record(cal_data_file)
     return [
         "gen_trt_engine",
         "-m",
@@ -186,8 +220,6 @@ def gen_trt_engine_args(
         "int8",
         "--cal_data_file",
         cal_data_file,
-        "--cal_image_dir",
-        train_dir,
         "--cal_cache_file",
         str(results / "calibration.bin"),
         "--batches",
@@ -217,7 +249,6 @@ def run_build_engine(
     fp32_model: str,
     cal_data_file: str,
     spec_path: str,
-    train_dir: str,
     results_dir: str,
     metrics=None,
 ) -> str:
@@ -229,7 +260,6 @@ def run_build_engine(
         fp32_model: Step 10's export (the ONNX model gen_trt_engine reads on 5.x).
         cal_data_file: Step 11's calibration TensorFile (5.x).
         spec_path: Retrain spec.
-        train_dir: Train split (5.x ``--cal_image_dir``).
         results_dir: Folder for the engine, the log and (5.x) the cache.
         metrics: kfp ``Metrics`` artifact (optional).
     """
@@ -244,7 +274,6 @@ def run_build_engine(
             spec_path=spec_path,
             results=results,
             cal_data_file=cal_data_file,
-            train_dir=train_dir,
         )
         run_tao(args, command_env="TAO_DEPLOY_ENTRYPOINT", log_path=log)
         if cache.is_file():

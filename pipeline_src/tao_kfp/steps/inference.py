@@ -6,6 +6,11 @@ are first flattened into ``<results>/images/<number>_<file>`` (hard links, or co
 volumes), and ``<results>/labels.json`` records each flattened name's class folder. The true
 class is looked up there, never parsed out of a file name, so any folder name works: spaces,
 digits, underscores, ``__``.
+
+The images flattened are exactly those TAO's ``evaluate`` reads (``dataset.list_images``: the
+Keras rule, subfolders and all seven extensions), so the per-class figures cover the same
+images as evaluate's loss and top-k. ``inference -d`` reads only .jpg/.jpeg/.png, so a .bmp,
+.ppm or .tif(f) image is written as a lossless PNG of the same pixels.
 """
 
 from __future__ import annotations
@@ -18,11 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from tao_kfp import dataset
 from tao_kfp.steps import report
 from tao_kfp.tao import key_args, run_tao
 
-# inference -d accepts only these (case-insensitive).
-INFERENCE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 # Images per inference batch (-b), as the seed pipeline used.
 INFERENCE_BATCH_SIZE = 16
 LABELS_FILE = "labels.json"
@@ -54,20 +58,32 @@ def flatten_labelled_folder(source: Path, images_dir: Path) -> Dict[str, str]:
     shutil.rmtree(images_dir, ignore_errors=True)
     images_dir.mkdir(parents=True)
     labels: Dict[str, str] = {}
-    for class_dir in sorted(p for p in source.iterdir() if p.is_dir()):
-        for image in sorted(class_dir.iterdir()):
-            if image.suffix.lower() not in INFERENCE_EXTENSIONS:
-                continue
+    for class_name in dataset.class_folders(source):
+        for image in dataset.list_images(source / class_name):
             name = f"{len(labels):06d}_{image.name}"
-            target = images_dir / name
-            try:
-                os.link(image, target)
-            except OSError:
-                shutil.copy2(image, target)
-            labels[name] = class_dir.name
+            if image.suffix.lower() in dataset.INFERENCE_EXTENSIONS:
+                try:
+                    os.link(image, images_dir / name)
+                except OSError:
+                    shutil.copy2(image, images_dir / name)
+            else:
+                name = f"{len(labels):06d}_{image.stem}.png"
+                _write_png(image, images_dir / name)
+            labels[name] = class_name
     if not labels:
-        raise FileNotFoundError(f"no .jpg/.jpeg/.png images under {source}/<class>/")
+        raise FileNotFoundError(
+            f"no images ({', '.join(dataset.IMAGE_EXTENSIONS)}) under {source}/<class>/"
+        )
     return labels
+
+
+def _write_png(image: Path, target: Path) -> None:
+    """Writes ``image`` as PNG; modes PNG cannot hold become RGB (TAO loads RGB or L anyway)."""
+    from PIL import Image
+
+    with Image.open(image) as handle:
+        picture = handle if handle.mode in ("1", "L", "LA", "P", "RGB", "RGBA", "I;16") else None
+        (picture or handle.convert("RGB")).save(target, format="PNG")
 
 
 def predict_labelled_folder(

@@ -4,9 +4,11 @@ Everything that can be checked before a GPU is claimed is checked here, and all 
 are reported together, each saying what is wrong and how to fix it.
 
 Dataset rule (class_folders): ``train/``, ``val/`` and ``test/`` exist with the same class
-folders, at least 2 classes; every class has at least ``MIN_TRAIN_PER_CLASS`` images in
-train and at least 1 in val and in test; the train split holds at least ``batch_size``
-images in total (one full batch: training and INT8 calibration need one). Every image of
+folders, none hidden (Keras would read them as classes), at least 2 classes; images are
+counted as TAO's Keras loader finds them (``dataset.scan_class_folders``); every class has at
+least ``MIN_TRAIN_PER_CLASS`` images in train and at least 1 in val and in test; the train
+split holds at least ``batch_size`` images in total (one full batch: training and INT8
+calibration need one). Every image of
 every split is decoded with Pillow, in parallel (``check_images``), so a corrupt file fails the
 run here and not hours later in evaluate; the error names each bad file. For ``voc`` the same
 rule is applied to the split that the prepare step will produce.
@@ -15,13 +17,17 @@ rule is applied to the split that the prepare step will produce.
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
+import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from tao_kfp import dataset
 from tao_kfp.steps.common import RUN_LAYOUT
+from tao_kfp.tao import LAUNCHER_SAFE_CHARACTERS
 
 DATASET_FORMATS = ("class_folders", "voc")
 DEFAULT_BASE_SPEC = "specs/classification_spec.cfg"
@@ -80,8 +86,6 @@ def resolve_in_workspace(value: str, workspace: Path) -> Path:
 def _normalise(path: Path) -> str:
     # Lexical, not realpath: ".." cannot escape, but a symlink inside the workspace may point
     # elsewhere (the local demo links a dataset in; on a cluster the pod must see the target).
-    import os
-
     return os.path.normpath(os.path.abspath(path))
 
 
@@ -153,24 +157,11 @@ def check_images(images: List[Path], workers: Optional[int] = None) -> List[str]
     Threads suffice: Pillow releases the GIL while it reads and decodes. ``workers`` defaults
     to the CPUs this process may use.
     """
-    import os
     from concurrent.futures import ThreadPoolExecutor
 
     workers = workers or len(os.sched_getaffinity(0))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return [p for p in pool.map(image_problem, images, chunksize=64) if p]
-
-
-def _images(class_dir: Path) -> List[Path]:
-    """Every image under a class folder, subfolders included, as TAO's Keras loader reads them.
-
-    keras_preprocessing/image/utils.py, ``_iter_valid_files``, walks the folder with os.walk.
-    """
-    return sorted(
-        p
-        for p in class_dir.rglob("*")
-        if p.suffix.lower() in dataset.IMAGE_EXTENSIONS and p.is_file()
-    )
 
 
 def _bad_images_error(problems: List[str]) -> str:
@@ -216,6 +207,22 @@ def check_class_folders(root: Path, batch_size: int) -> List[str]:
         ]
     layout = dataset.scan_class_folders(root)
     errors = []
+    hidden = sorted(
+        f"{split}/{name}"
+        for split, classes in layout.items()
+        for name in classes
+        if name.startswith(".")
+    )
+    if hidden:
+        errors.append(
+            f"dataset {root} has hidden folders {hidden} where class folders go: TAO's Keras "
+            "loader reads every folder of a split as a class, hidden ones too, so it would "
+            "train them as extra classes. Delete them (e.g. Jupyter's .ipynb_checkpoints)."
+        )
+        layout = {
+            split: {name: images for name, images in classes.items() if not name.startswith(".")}
+            for split, classes in layout.items()
+        }
     class_sets = {split: set(classes) for split, classes in layout.items()}
     if len(set(map(frozenset, class_sets.values()))) > 1:
         union = set().union(*class_sets.values())
@@ -234,12 +241,7 @@ def check_class_folders(root: Path, batch_size: int) -> List[str]:
     counts = {s: {c: len(imgs) for c, imgs in classes.items()} for s, classes in layout.items()}
     errors += _check_counts(counts, batch_size, f"dataset {root}")
     unreadable = check_images(
-        [
-            image
-            for split in layout
-            for name in layout[split]
-            for image in _images(root / split / name)
-        ]
+        [image for classes in layout.values() for images in classes.values() for image in images]
     )
     if unreadable:
         errors.append(_bad_images_error(unreadable))
@@ -429,9 +431,14 @@ def validate_inputs(
         prune_threshold=prune_threshold,
         num_gpus=num_gpus,
     )
-    if not run_id or "/" in run_id:
+    if not run_id or run_id.startswith("{{"):
+        # KFP before 2.5.0 substitutes no run id (tao_kfp.kfp_backends): name the folder here,
+        # unique per run, and hand it on to every step as run_dir.
+        run_id = f"{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}-{uuid.uuid4().hex[:8]}"
+    if "/" in run_id:
         errors.append(f"run id {run_id!r} is not usable as a folder name.")
     run_dir = root / "experiments" / run_id
+    errors += launcher_problems(workspace=workspace, run_id=run_id)
 
     # Dataset: where it is, and where TAO will read class folders from.
     source = resolve_in_workspace(dataset_path, root) if dataset_path.strip() else None
@@ -534,6 +541,34 @@ def validate_inputs(
     (run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
     print(json.dumps(record, indent=2), flush=True)
     return plan
+
+
+def launcher_problems(*, workspace: str, run_id: str) -> List[str]:
+    """What TAO's launcher could not carry among the values that reach TAO arguments.
+
+    Every TAO argument is a path under ``<workspace>/experiments/<run id>`` with fixed names,
+    or the model key (``-k``). The dataset path reaches TAO only inside spec files, never as
+    an argument, so any folder name works there. See tao.launcher_safe for the rule.
+    """
+    from tao_kfp.tao import MODEL_KEY_ENV, launcher_problem, launcher_safe
+
+    problems = [
+        launcher_problem(
+            "the workspace path",
+            workspace,
+            "Mount the workspace at such a path (workspace.mountPath; run-local: --output).",
+        ),
+        launcher_problem("the run id", run_id, "Start the run with such an id."),
+    ]
+    key = os.environ.get(MODEL_KEY_ENV, "")
+    if key and not launcher_safe(key):
+        problems.append(
+            "the model key (TAO -k) holds a character TAO's launcher cannot carry: it joins "
+            "every argument into one `bash -c '...'` string and splits it again, so a space "
+            "or a quote breaks every TAO step. Use a key of "
+            f"{LAUNCHER_SAFE_CHARACTERS} only (secrets.modelKey / ngc.modelKey)."
+        )
+    return [problem for problem in problems if problem]
 
 
 def sets_use_imagenet_head(base: Path, overrides: Dict[str, Any]) -> bool:

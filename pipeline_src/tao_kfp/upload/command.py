@@ -11,9 +11,10 @@ retried and racing creates end with one object on current (409) and older (500) 
 Any other 4xx answer fails at once with the server's message.
 
 The package is adapted to the KFP backend version the server reports (``tag_name`` of
-``GET /apis/v2beta1/healthz``, or ``--kfp-version`` for custom builds that report "unknown"):
-fields that backend cannot take are dropped and what is lost is printed; backends below the
-floor are refused (``tao_kfp.package.adapt_for_backend``).
+``GET /apis/v2beta1/healthz``, or a known release ``commit_sha``, or ``--kfp-version`` when the
+server says "unknown" as stock images before 2.16.0 do; with none of them the upload stops):
+fields that backend cannot take are removed or replaced and what is lost is printed
+(``tao_kfp.kfp_backends.adapt_for_backend``).
 
 Usage (one command):
     tao-kfp upload --package files/pipelines/tao_classification.yaml --config env.yaml
@@ -36,6 +37,7 @@ from tao_kfp.upload.inputs import (
     TOKEN_AUDIENCE,
     TOKEN_PATH_ENV,
     Inputs,
+    check_deadline_seconds,
     check_inputs,
     check_multi_user_settings,
     version_name_for,
@@ -141,33 +143,55 @@ def main(argv: Optional[List[str]] = None, *, policy: Optional[RetryPolicy] = No
 
 
 def run_with_policy(args: argparse.Namespace, policy: RetryPolicy) -> int:
-    """Runs the subcommand the flags choose; an ``UploadError`` becomes one line and status 1."""
+    """Runs the subcommand the flags choose within ``--deadline-seconds``, reading included.
+
+    An ``UploadError`` becomes one line: status 2 for bad flags or input files (nothing was
+    sent), 1 for a failure talking to the API.
+    """
     try:
-        inputs = check_inputs(args)
-        if args.disable_recurring_run:
-            disable_recurring_run(inputs, policy)
-        elif args.verify_only:
-            verify_only(inputs, policy)
-        else:
-            upload(inputs, policy)
+        check_deadline_seconds(args.deadline_seconds)
     except UploadError as error:
-        message = " ".join(str(error).split())  # one line, whatever the server sent
-        if args.disable_recurring_run:
-            # A pre-delete hook that fails blocks `helm uninstall`; KFP being gone must not.
-            print(
-                f"tao-kfp upload: warning: the recurring run may still be enabled: {message}",
-                file=sys.stderr,
-            )
-            return 0
-        print(f"tao-kfp upload: error: {message}", file=sys.stderr)
-        return 1
+        return _report(args, error, status=2)
+    with hard_deadline(args.deadline_seconds, args.host) as stage:
+        stage.reading = "the inputs (--package, --config, --token-path, --ca-bundle)"
+        try:
+            inputs = check_inputs(args)
+        except UploadError as error:
+            return _report(args, error, status=2)
+        stage.reading = None
+        try:
+            _run(args, inputs, policy)
+        except UploadError as error:
+            return _report(args, error, status=1)
     return 0
+
+
+def _run(args: argparse.Namespace, inputs: Inputs, policy: RetryPolicy) -> None:
+    if args.disable_recurring_run:
+        disable_recurring_run(inputs, policy)
+    elif args.verify_only:
+        verify_only(inputs, policy)
+    else:
+        upload(inputs, policy)
+
+
+def _report(args: argparse.Namespace, error: UploadError, *, status: int) -> int:
+    message = " ".join(str(error).split())  # one line, whatever the server sent
+    if args.disable_recurring_run:
+        # A pre-delete hook that fails blocks `helm uninstall`; KFP being gone must not.
+        print(
+            f"tao-kfp upload: warning: the recurring run may still be enabled: {message}",
+            file=sys.stderr,
+        )
+        return 0
+    print(f"tao-kfp upload: error: {message}", file=sys.stderr)
+    return status
 
 
 def upload(inputs: Inputs, policy: RetryPolicy) -> None:
     """Uploads the package as a version; then the run, schedule and clean-up the flags ask for."""
-    with _connected(inputs, policy) as (kfp, tag, scratch):
-        version_name, package_file = _package_for_server(inputs, tag, scratch)
+    with _connected(inputs, policy) as (kfp, reported, scratch):
+        version_name, package_file, backend = _package_for_server(inputs, reported, scratch)
         pipeline = ensure_pipeline(kfp, inputs.pipeline_name, package_file, inputs.description)
         version, created = ensure_version(
             kfp, pipeline, version_name, package_file, inputs.description
@@ -177,7 +201,7 @@ def upload(inputs: Inputs, policy: RetryPolicy) -> None:
             # No schedule wanted (any more): remove the one an earlier revision created.
             experiment = kfp.find_experiment(inputs.experiment_name)
             if experiment is not None:
-                remove_recurring_runs(kfp, experiment, schedule, keep=None)
+                remove_recurring_runs(kfp, experiment, schedule, keep=None, backend=backend)
         if not (inputs.experiment or inputs.run_first or inputs.cron):
             return
         experiment = ensure_experiment(kfp, inputs.experiment_name)
@@ -187,13 +211,15 @@ def upload(inputs: Inputs, policy: RetryPolicy) -> None:
             else:
                 print("Run not started: the version is unchanged (--run-first runs new versions).")
         if inputs.cron:
-            ensure_recurring_run(kfp, experiment, version, schedule, inputs.cron, inputs.run_params)
+            ensure_recurring_run(
+                kfp, experiment, version, schedule, inputs.cron, inputs.run_params, backend
+            )
 
 
 def verify_only(inputs: Inputs, policy: RetryPolicy) -> None:
     """``--verify-only`` (helm test): checks that this package+config's version exists."""
-    with _connected(inputs, policy) as (kfp, tag, scratch):
-        version_name, _ = _package_for_server(inputs, tag, scratch)
+    with _connected(inputs, policy) as (kfp, reported, scratch):
+        version_name, _, _ = _package_for_server(inputs, reported, scratch)
         verify(kfp, inputs.pipeline_name, version_name, inputs.upload_job)
 
 
@@ -204,9 +230,11 @@ def disable_recurring_run(inputs: Inputs, policy: RetryPolicy) -> None:
 
 
 @contextlib.contextmanager
-def _connected(inputs: Inputs, policy: RetryPolicy) -> Iterator[Tuple[KfpApi, str, Path]]:
-    """Yields (API, its version tag, scratch dir) once the API has answered, within the deadline."""
-    with scratch_dir() as scratch, hard_deadline(inputs.deadline_seconds, inputs.host):
+def _connected(
+    inputs: Inputs, policy: RetryPolicy
+) -> Iterator[Tuple[KfpApi, Tuple[str, str], Path]]:
+    """Yields (API, (tag_name, commit_sha), scratch dir) once it answered, within the deadline."""
+    with scratch_dir() as scratch:  # run_with_policy's hard deadline covers this
         kfp = KfpApi(
             host=inputs.host,
             namespace=inputs.namespace,
@@ -219,6 +247,7 @@ def _connected(inputs: Inputs, policy: RetryPolicy) -> Iterator[Tuple[KfpApi, st
         health = kfp.healthz()
         multi_user = bool(health.get("multi_user"))
         tag = str(health.get("tag_name") or "unknown")
+        commit = str(health.get("commit_sha") or "unknown")
         print(
             f"KFP API at {inputs.host} answered (version: {tag}, multi-user: "
             f"{'yes' if multi_user else 'no'}, namespace: {inputs.namespace or '-'}, "
@@ -226,15 +255,18 @@ def _connected(inputs: Inputs, policy: RetryPolicy) -> Iterator[Tuple[KfpApi, st
         )
         if multi_user:
             check_multi_user_settings(inputs.namespace, inputs.token_path)
-        yield kfp, tag, scratch
+        yield kfp, (tag, commit), scratch
 
 
-def _package_for_server(inputs: Inputs, tag: str, scratch: Path) -> Tuple[str, str]:
-    """Adapts the package to the server's backend; returns (version name, package file)."""
-    from tao_kfp.package import adapt_for_backend, dump_package
+def _package_for_server(
+    inputs: Inputs, reported: Tuple[str, str], scratch: Path
+) -> Tuple[str, str, Any]:
+    """Adapts the package to the server's backend; returns (version name, file, backend)."""
+    from tao_kfp.kfp_backends import adapt_for_backend
+    from tao_kfp.package import dump_package
 
     text = inputs.package_text
-    backend = _choose_backend(tag, inputs.stated_backend)
+    backend = _choose_backend(reported, inputs.stated_backend)
     if backend is not None:
         try:
             docs, lost = adapt_for_backend(inputs.package_docs, backend)
@@ -242,32 +274,47 @@ def _package_for_server(inputs: Inputs, tag: str, scratch: Path) -> Tuple[str, s
             raise UploadError(str(error)) from error
         for line in lost:
             print(line)
-        if lost:
+        if docs != inputs.package_docs:
             text = dump_package(docs)
     package_file = scratch / "pipeline.yaml"  # kfp and the API tell YAML by the extension
     package_file.write_text(text, encoding="utf-8")
-    return version_name_for(inputs.version_prefix, text), str(package_file)
+    return version_name_for(inputs.version_prefix, text), str(package_file), backend
 
 
-def _choose_backend(tag: str, stated: Any) -> Any:
-    """The backend to adapt for: the server's report, else the stated one, else None (newest)."""
-    from tao_kfp.package import KfpBackend
+def _choose_backend(reported: Tuple[str, str], stated: Any) -> Any:
+    """The backend to adapt for, and one line saying which and why; never a guess.
 
-    reported = None
-    if tag != "unknown":
-        try:
-            reported = KfpBackend.parse(tag)
-        except ValueError:
-            print(f"KFP API reports version {tag!r}, which is not a version number.")
-    if reported is not None:
-        if stated is not None and stated != reported:
-            print(f"KFP API reports version {reported}; --kfp-version {stated} is not used.")
-        return reported
+    ``tag_name`` says the version on stock images from 2.16.0 only: before that the release
+    images answer "unknown" (backend/Dockerfile ``ARG TAG_NAME=unknown``; the release workflow
+    passes the tag from 2.16.0). Then a known release ``commit_sha``, then the stated
+    kfp.backendVersion decide; with neither, the upload stops: a package for a newer backend
+    fails every run on 2.14/2.15, one for an older backend drops settings a newer one applies.
+    """
+    from tao_kfp.kfp_backends import RELEASE_COMMITS, KfpBackend
+
+    tag, commit = reported
+    try:
+        backend = KfpBackend.parse(tag) if tag != "unknown" else None
+    except ValueError:
+        backend = None
+    why = f"healthz tag_name {tag!r}"
+    if backend is None and commit in RELEASE_COMMITS:
+        backend, why = KfpBackend.parse(RELEASE_COMMITS[commit]), f"healthz commit_sha {commit}"
+    if backend is not None:
+        ignored = f"; --kfp-version {stated} is not used" if stated not in (None, backend) else ""
+        print(f"Adapting for {backend.kubeflow()}: from {why}{ignored}.")
+        return backend
     if stated is not None:
-        print(f"Using KFP backend version {stated} from --kfp-version (kfp.backendVersion).")
+        print(
+            f"Adapting for {stated.kubeflow()}: from --kfp-version (kfp.backendVersion); the "
+            f"server says no version ({why}, commit_sha {commit!r})."
+        )
         return stated
-    print(
-        "KFP backend version unknown (a custom build) and no --kfp-version (kfp.backendVersion) "
-        "given: uploading for KFP 2.16.0 or newer. On an older backend, set kfp.backendVersion."
+    raise UploadError(
+        f"The KFP API says no version ({why}, commit_sha {commit!r}; stock KFP images before "
+        "2.16.0 answer 'unknown') and kfp.backendVersion (--kfp-version) is not set. Set it to "
+        "the KFP version your Kubeflow ships: 1.8 -> 2.0.5, 1.9 -> 2.2.0, 1.10 -> 2.5.0, "
+        "26.03 -> 2.16.0 (or read the ml-pipeline image tag: kubectl get deploy ml-pipeline "
+        "-n kubeflow -o jsonpath='{..image}'). The upload does not guess: a package for a "
+        "newer backend fails every run on 2.14/2.15."
     )
-    return None

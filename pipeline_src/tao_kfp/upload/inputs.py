@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 from urllib.parse import urlsplit
 
+from tao_kfp import value_rules
 from tao_kfp.upload.errors import UploadError
 
 # Where the kubelet projects the ServiceAccount token for KFP (same env var and default as kfp).
@@ -23,6 +24,10 @@ TOKEN_PATH_ENV = "KF_PIPELINES_SA_TOKEN_PATH"
 DEFAULT_TOKEN_PATH = "/var/run/secrets/kubeflow/pipelines/token"
 
 TOKEN_AUDIENCE = "pipelines.kubeflow.org"
+
+# The longest --deadline-seconds taken: a day. setitimer refuses inf and values past time_t
+# (OverflowError); the chart allows up to 3600 (upload.deadlineSeconds).
+MAX_DEADLINE_SECONDS = 86400.0
 
 
 @dataclass(frozen=True)
@@ -58,24 +63,23 @@ def check_inputs(args: argparse.Namespace) -> Inputs:
     from tao_kfp.package import dump_package
 
     check_host(args.host)
-    if not args.deadline_seconds > 0:  # also refuses nan
-        raise UploadError(f"--deadline-seconds must be > 0, got {args.deadline_seconds:g}")
-    if args.ca_bundle and not Path(args.ca_bundle).is_file():
-        raise UploadError(f"--ca-bundle {args.ca_bundle}: no such file")
+    check_deadline_seconds(args.deadline_seconds)
+    if args.ca_bundle:
+        check_input_file(args.ca_bundle, "--ca-bundle")
     prefix = (args.version_prefix or "").strip()
     if not prefix:
         raise UploadError("--version-prefix is empty; pass the chart's appVersion, e.g. 0.1.0")
+    check_name(prefix, "--version-prefix")
     # Column sizes of the real server (model/pipeline.go:44 varchar(128),
     # model/pipeline_version.go:37 varchar(127)); a longer name fails the insert with a 500.
     if len(version_name_for(prefix, "")) > 127:
         raise UploadError(f"--version-prefix is {len(prefix)} characters; KFP allows 116")
-    if not args.pipeline_name.strip() or len(args.pipeline_name) > 128:
-        raise UploadError(
-            f"--pipeline-name must have 1 to 128 characters, got {len(args.pipeline_name)}"
-        )
-    text, docs = _read_package(Path(args.package))
+    check_name(args.pipeline_name, "--pipeline-name", max_length=128)
+    if args.experiment is not None:
+        check_name(args.experiment, "--experiment", max_length=128)
+    text, docs = _read_package(check_input_file(args.package, "--package"))
     if args.config:
-        env = _load_environment(Path(args.config))
+        env = _load_environment(check_input_file(args.config, "--config"))
         docs = _adapt(docs, env, Path(args.package), args.config)
         text = dump_package(docs)
     token_path = resolve_token_path(args.token_path)
@@ -105,6 +109,61 @@ def check_inputs(args: argparse.Namespace) -> Inputs:
     )
 
 
+def check_deadline_seconds(seconds: float) -> None:
+    """A finite number of seconds in (0, MAX_DEADLINE_SECONDS]; nan and inf are refused."""
+    if not 0 < seconds <= MAX_DEADLINE_SECONDS:  # False for nan and inf too
+        raise UploadError(
+            f"--deadline-seconds must be a number of seconds above 0 and at most "
+            f"{MAX_DEADLINE_SECONDS:g} (a day), got {seconds:g}"
+        )
+
+
+def check_name(value: str, flag: str, max_length: Optional[int] = None) -> None:
+    """A name KFP shows on one line: not blank, no line break or control character."""
+    if not value.strip():
+        raise UploadError(f"{flag} is blank; give a name, e.g. tao-classification")
+    bad = sorted({repr(char) for char in value if ord(char) < 32 or ord(char) == 127})
+    if bad:
+        raise UploadError(
+            f"{flag} {value!r} contains {', '.join(bad)}: names are one line without control "
+            "characters"
+        )
+    if max_length is not None and len(value) > max_length:
+        # Column sizes of the real server (model/pipeline.go:44 varchar(128)).
+        raise UploadError(f"{flag} has {len(value)} characters; KFP allows {max_length}")
+
+
+def check_input_file(path: str, flag: str) -> Path:
+    """``path`` as a Path when it is a readable regular file; one line naming ``flag`` if not."""
+    problem = input_file_problem(Path(path))
+    if problem:
+        raise UploadError(f"{flag} {path}: {problem}")
+    return Path(path)
+
+
+def input_file_problem(file: Path) -> Optional[str]:
+    """Why ``file`` cannot be read as an input file, or None.
+
+    A directory, a FIFO (reading it blocks) or a device such as /dev/zero (reading it never
+    ends) is refused before any read.
+    """
+    import stat
+
+    try:
+        mode = file.stat().st_mode
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as error:
+        return str(error.strerror or error)
+    if stat.S_ISDIR(mode):
+        return "is a directory; pass a file"
+    if not stat.S_ISREG(mode):
+        return "is not a regular file (a FIFO, socket or device)"
+    if not os.access(file, os.R_OK):
+        return f"permission denied for UID {os.geteuid()}; make it readable"
+    return None
+
+
 def version_name_for(prefix: str, package_text: str) -> str:
     """Returns the version name: KFP wants it unique per pipeline, the hash makes it so."""
     digest = hashlib.sha256(package_text.encode("utf-8")).hexdigest()
@@ -113,6 +172,10 @@ def version_name_for(prefix: str, package_text: str) -> str:
 
 def check_host(host: str) -> None:
     """Refuses a --host that urllib3 could not connect to, with one line saying why."""
+    # First, before any message repeats the host (the chart refuses the same kfp.host).
+    credentials = value_rules.kfp_host_problems(host, "--host (kfp.host)")
+    if credentials:
+        raise UploadError(credentials[0])
     example = "for example http://ml-pipeline.kubeflow:8888"
     if "://" not in host:
         raise UploadError(f"--host {host!r} needs a scheme, {example}")
@@ -178,7 +241,7 @@ def _adapt(docs: List[dict], env: Any, package: Path, config: str) -> List[dict]
 
 def parse_backend(text: str, source: str) -> Any:
     """The ``KfpBackend`` ``text`` names; fails, naming ``source``, below the floor."""
-    from tao_kfp.package import KfpBackend
+    from tao_kfp.kfp_backends import KfpBackend
 
     try:
         backend = KfpBackend.parse(text)
@@ -198,8 +261,20 @@ def resolve_token_path(explicit: Optional[str]) -> Optional[str]:
         path, source = DEFAULT_TOKEN_PATH, "the default token path"
     else:
         return None
+    problem = input_file_problem(Path(path))
+    if problem:
+        raise UploadError(
+            f"{source} names {path}: {problem}. Mount a projected ServiceAccount token with "
+            f"audience {TOKEN_AUDIENCE} there (multi-user Kubeflow), or unset it for a "
+            "standalone KFP without auth."
+        )
     try:
         has_token = bool(Path(path).read_text(encoding="utf-8").strip())
+    except UnicodeDecodeError as error:
+        raise UploadError(
+            f"{source} names {path}, which is not a text token (byte {error.start} is not "
+            "UTF-8): mount the projected ServiceAccount token there."
+        ) from None
     except OSError as error:
         raise UploadError(
             f"{source} names {path}, which cannot be read ({error.strerror}). Mount a projected "
@@ -224,16 +299,21 @@ def _parse_run_params(text: Optional[str]) -> Dict[str, Any]:
 
 
 def normalise_cron(cron: str) -> str:
-    """Returns a 6-field cron expression (KFP's schedules have a leading seconds field)."""
-    fields = cron.split()
-    if len(fields) == 5:
-        fields.insert(0, "0")
-    if len(fields) != 6:
-        raise UploadError(
-            f"--recurring-cron {cron!r} has {len(fields)} fields; give 5 (minute hour day month "
-            "weekday, e.g. '0 0 * * *') or KFP's 6 (seconds first, e.g. '0 0 0 * * *')."
+    """The 6-field form KFP stores (seconds first), refused as KFP's robfig cron parser would.
+
+    The chart applies the same rule at install (tao_kfp.value_rules.cron_problems); a date that
+    never comes (``0 0 31 2 *``) is accepted with a warning, as KFP accepts it.
+    """
+    try:
+        normalised = value_rules.normalise_cron(cron, "--recurring-cron (upload.recurringCron)")
+    except ValueError as error:
+        raise UploadError(str(error)) from error
+    if value_rules.cron_never_fires(cron):
+        print(
+            f"Warning: --recurring-cron {cron!r} names a day none of its months has: KFP accepts "
+            "it, but the recurring run never starts."
         )
-    return " ".join(fields)
+    return normalised
 
 
 # Python types a run parameter may have, per KFP parameterType (pipeline_spec.proto,
@@ -251,8 +331,9 @@ _PARAMETER_TYPES = {
 def check_run_params(params: Dict[str, Any], pipeline_spec: dict, *, runs_start: bool) -> None:
     """Checks run parameters against the pipeline's declared inputs: names, types, required.
 
-    The chart checks the same at `helm install` (templates/validate-upload.yaml). Without it
-    the API server takes the upload and then rejects the run, after the version exists.
+    The chart checks the same at `helm install` (templates/_validate.tpl,
+    tao-kfp.validate.runParams). Without it the API server takes the upload and then rejects the
+    run, after the version exists.
     """
     declared = pipeline_spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
     problems = []

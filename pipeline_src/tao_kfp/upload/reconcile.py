@@ -118,7 +118,13 @@ def recurring_run_name(pipeline_name: str) -> str:
 
 
 def ensure_recurring_run(
-    kfp: KfpApi, experiment: Any, version: Any, name: str, cron: str, params: Dict[str, Any]
+    kfp: KfpApi,
+    experiment: Any,
+    version: Any,
+    name: str,
+    cron: str,
+    params: Dict[str, Any],
+    backend: Any = None,
 ) -> None:
     """Keeps exactly one enabled recurring run ``name``, on ``version``, ``cron`` and ``params``.
 
@@ -167,20 +173,63 @@ def ensure_recurring_run(
             f"Recurring run '{name}' created (id {keep.recurring_run_id}, cron '{cron}', "
             f"version '{version.name or version.display_name}')."
         )
-    remove_recurring_runs(kfp, experiment, name, keep=keep)
+    remove_recurring_runs(kfp, experiment, name, keep=keep, backend=backend)
 
 
-def remove_recurring_runs(kfp: KfpApi, experiment: Any, name: str, keep: Any) -> None:
-    """Deletes the recurring runs called ``name`` except ``keep`` (their past runs stay)."""
+# Orphaning delete of a recurring run: DeleteRecurringRunRequest.propagation_policy, from KFP
+# 2.16.0 (backend/api/v2beta1/recurring_run.proto). Each run's Workflow has an owner reference to
+# the ScheduledWorkflow, so a plain delete lets the garbage collector delete runs in flight.
+ORPHAN_DELETE_FROM = (2, 16, 0)
+_ACTIVE_RUN_STATES = {"PENDING", "RUNNING", "PAUSED", "CANCELING", "RUNTIME_STATE_UNSPECIFIED"}
+
+
+def remove_recurring_runs(
+    kfp: KfpApi, experiment: Any, name: str, keep: Any, backend: Any = None
+) -> None:
+    """Removes the recurring runs called ``name`` except ``keep``, never killing a run.
+
+    From 2.16.0 the delete orphans the runs it started. Before, the recurring run is disabled
+    first, and deleted only when none of its runs is still going; otherwise it stays disabled
+    (a later upload deletes it once its runs have ended). ``backend`` None: a 2.16+ server.
+    """
+    orphan = backend is None or backend.version >= ORPHAN_DELETE_FROM
     for recurring in kfp.find_recurring_runs(experiment.experiment_id, name):
-        if keep is not None and recurring.recurring_run_id == keep.recurring_run_id:
+        rid = recurring.recurring_run_id
+        if keep is not None and rid == keep.recurring_run_id:
             continue
-        kfp.call(
-            f"delete recurring run '{name}' (id {recurring.recurring_run_id})",
-            kfp.client.delete_recurring_run,
-            recurring.recurring_run_id,
-        )
-        print(f"Recurring run '{name}' (id {recurring.recurring_run_id}) deleted.")
+        if orphan:
+            kfp.call(
+                f"delete recurring run '{name}' (id {rid})",
+                kfp.client._recurring_run_api.recurring_run_service_delete_recurring_run,
+                rid,
+                propagation_policy="ORPHAN",
+            )
+            print(f"Recurring run '{name}' (id {rid}) deleted; the runs it started are kept.")
+            continue
+        if recurring.status != "DISABLED":
+            kfp.call(
+                f"disable recurring run '{name}' (id {rid})", kfp.client.disable_recurring_run, rid
+            )
+        active = [
+            run.run_id
+            for run in kfp.call(
+                f"list the runs of experiment '{experiment.display_name}'",
+                kfp.client.list_runs,
+                experiment_id=experiment.experiment_id,
+                page_size=1000,
+            ).runs
+            or []
+            if run.recurring_run_id == rid and (run.state or "") in _ACTIVE_RUN_STATES
+        ]
+        if active:
+            print(
+                f"Recurring run '{name}' (id {rid}) disabled, not deleted: its run(s) "
+                f"{', '.join(active)} are still going and KFP {backend} deletes a recurring run's "
+                "runs with it (orphaning needs 2.16.0). The next upload deletes it once they end."
+            )
+            continue
+        kfp.call(f"delete recurring run '{name}' (id {rid})", kfp.client.delete_recurring_run, rid)
+        print(f"Recurring run '{name}' (id {rid}) deleted (none of its runs was still going).")
 
 
 def disable_recurring_runs(kfp: KfpApi, experiment_name: str, pipeline_name: str) -> None:

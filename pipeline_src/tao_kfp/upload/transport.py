@@ -130,17 +130,33 @@ def _resolve_within(hostname: str, seconds: float) -> None:
 _HARD_STOP_GRACE_SECONDS = 1.0
 
 
+class Stage:
+    """What the command is doing, for the message of an expired deadline."""
+
+    reading: Optional[str] = None  # set while local inputs are read; None once on the network
+
+
 @contextlib.contextmanager
-def hard_deadline(seconds: float, host: str) -> Iterator[None]:
-    """Raises ``UploadError`` in the main thread once ``seconds`` (+ grace) have passed."""
+def hard_deadline(seconds: float, host: str) -> Iterator[Stage]:
+    """Raises ``UploadError`` in the main thread once ``seconds`` (+ grace) have passed.
+
+    It covers the whole command: reading the inputs (a FIFO or a slow volume would block
+    forever) as well as every request.
+    """
     import signal
     import threading
 
+    stage = Stage()
     if threading.current_thread() is not threading.main_thread():
-        yield  # signals reach the main thread only; the per-request timeouts still apply
+        yield stage  # signals reach the main thread only; the per-request timeouts still apply
         return
 
     def expire(signum: int, frame: Any) -> None:
+        if stage.reading:
+            raise UploadError(
+                f"--deadline-seconds {seconds:g} reached while reading {stage.reading}: check "
+                "that they are files of normal size on a volume that answers."
+            )
         raise UploadError(
             f"--deadline-seconds {seconds:g} reached: the KFP API at {host} accepted the "
             f"connection but did not finish answering in time. {REACHABILITY_CHECKS}"
@@ -149,7 +165,7 @@ def hard_deadline(seconds: float, host: str) -> Iterator[None]:
     previous = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds + _HARD_STOP_GRACE_SECONDS)
     try:
-        yield
+        yield stage
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous if previous is not None else signal.SIG_DFL)

@@ -1,0 +1,75 @@
+"""Moving the release's recurring run to a new version never kills a run it started.
+
+Each run's Workflow has an owner reference to its ScheduledWorkflow, so deleting a recurring
+run with default options lets Kubernetes' garbage collector delete runs still in flight
+(the KFP double models this: FakeKfpApi.state.workflows / garbage_collected). From KFP 2.16.0
+the delete orphans them; before, the old recurring run is disabled and deleted only once none
+of its runs is going (tao_kfp.upload.reconcile.remove_recurring_runs).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from doubles.kfp_api import FakeKfpApi
+from upload.test_upload import upload
+
+CRON = ["--experiment", "nightly", "--recurring-cron", "0 0 * * *"]
+
+
+def _schedules(api: FakeKfpApi) -> list:
+    return list(api.state.recurring_runs.values())
+
+
+@pytest.mark.parametrize("tag", ["2.16.1", "2.17.0"])
+def test_from_2_16_the_old_schedule_is_deleted_and_its_running_run_orphaned(toy_packages, tag):
+    first, second = toy_packages
+    api = FakeKfpApi(tag_name=tag).start()
+    try:
+        assert upload(api.url, first, *CRON) == 0
+        [old] = _schedules(api)
+        running = api.start_scheduled_run(old["recurring_run_id"])
+
+        assert upload(api.url, second, *CRON) == 0  # helm upgrade
+    finally:
+        api.stop()
+    [new] = _schedules(api)
+    assert new["recurring_run_id"] != old["recurring_run_id"]
+    assert running in api.state.workflows and api.state.garbage_collected == []
+
+
+def test_before_2_16_a_schedule_with_a_run_in_flight_is_only_disabled(toy_packages, capsys):
+    first, second = toy_packages
+    api = FakeKfpApi(tag_name="2.5.0").start()
+    try:
+        assert upload(api.url, first, *CRON) == 0
+        [old] = _schedules(api)
+        running = api.start_scheduled_run(old["recurring_run_id"])
+
+        assert upload(api.url, second, *CRON) == 0  # helm upgrade while training runs
+        assert running in api.state.workflows and api.state.garbage_collected == []
+        states = {r["recurring_run_id"]: r["status"] for r in _schedules(api)}
+        assert states[old["recurring_run_id"]] == "DISABLED"
+        assert list(states.values()).count("ENABLED") == 1
+        assert "still going" in capsys.readouterr().out
+
+        api.state.runs[running]["state"] = "SUCCEEDED"
+        assert upload(api.url, second, *CRON) == 0  # the next upload finishes the move
+    finally:
+        api.stop()
+    assert old["recurring_run_id"] not in api.state.recurring_runs
+    assert [r["status"] for r in _schedules(api)] == ["ENABLED"]
+
+
+def test_clearing_the_cron_before_2_16_keeps_a_running_run(toy_packages):
+    first, _ = toy_packages
+    api = FakeKfpApi(tag_name="2.2.0").start()
+    try:
+        assert upload(api.url, first, *CRON) == 0
+        [old] = _schedules(api)
+        running = api.start_scheduled_run(old["recurring_run_id"])
+        assert upload(api.url, first, "--experiment", "nightly") == 0
+    finally:
+        api.stop()
+    assert running in api.state.workflows
+    assert [r["status"] for r in _schedules(api)] == ["DISABLED"]
