@@ -89,6 +89,9 @@ test: lint check-generated ## Everything CI runs: lint, generated-file checks, u
 e2e: setup tools ## Build the images here (podman, Debian base) and run every chart pod and the pipeline in containers
 	hack/e2e.sh
 
+e2e-cluster: setup tools ## Build Kubernetes from source (cached) and run every ci/ scenario's helm lifecycle on it as a namespace admin
+	hack/e2e-cluster.sh
+
 kfp-backends: setup ## Run KFP's own API server, Argo compiler and driver (each backend in hack/kfp-backends/versions.txt) on the adapted packages; print the matrix
 	hack/kfp-backends/run.sh
 
@@ -134,4 +137,4 @@ clean-runs: ## Remove the outputs of make demo and run-local (.demo, .local-runs
 clean: clean-runs ## Remove .venv, .tools, dist and local run outputs
 	rm -rf $(VENV) $(TOOLS) dist
 
-.PHONY: help setup tools demo compile docs lint lint-values check-generated test kfp-backends test-cluster images push package kind-up kind-down clean-runs clean e2e base-image e2e-kfp tao-env test-nvidia
+.PHONY: help setup tools demo compile docs lint lint-values check-generated test kfp-backends test-cluster images push package kind-up kind-down clean-runs clean e2e base-image e2e-kfp tao-env test-nvidia e2e-cluster

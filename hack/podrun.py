@@ -16,7 +16,9 @@ field in a template must be taught here before e2e passes again. What each field
 - volumes: configMap/secret/projected (serviceAccountToken, configMap, secret) become files
   in a fresh folder mounted read-only (the kubelet mounts them read-only too); emptyDir a fresh
   folder with mode 0777 (the kubelet's emptyDir mode); persistentVolumeClaim the claim's host
-  folder from the ``Cluster`` (read-only when the claim, the volume or the mount says so).
+  folder from the ``Cluster`` (read-only when the claim, the volume or the mount says so);
+  hostPath (type Directory or DirectoryOrCreate) the host folder itself (no chart pod uses it:
+  local-path-provisioner's helper pods do, under `make e2e-cluster`).
 - automountServiceAccountToken (default true in Kubernetes): the Cluster's service-account
   folder at /var/run/secrets/kubernetes.io/serviceaccount, plus KUBERNETES_SERVICE_HOST/PORT.
 - securityContext: runAsUser/runAsGroup -> ``--user``; fsGroup and supplementalGroups ->
@@ -171,7 +173,14 @@ _CONTAINER_SECURITY = {
     "seccompProfile",
     "privileged",
 }
-_VOLUME_KINDS = {"configMap", "secret", "projected", "emptyDir", "persistentVolumeClaim"}
+_VOLUME_KINDS = {
+    "configMap",
+    "secret",
+    "projected",
+    "emptyDir",
+    "persistentVolumeClaim",
+    "hostPath",
+}
 
 
 def _only(mapping: Dict[str, Any], allowed: set, where: str) -> None:
@@ -285,6 +294,16 @@ def _volume_dir(
         if claim is None:
             raise PodStartError(f"{where}: persistentvolumeclaim {spec['claimName']!r} not found")
         return claim.host_path, claim.read_only or bool(spec.get("readOnly"))
+    if kind == "hostPath":
+        _only(spec, {"path", "type"}, where)
+        if spec.get("type") not in (None, "", "Directory", "DirectoryOrCreate"):
+            raise UnsupportedField(f"{where}.hostPath.type: {spec['type']}")
+        host = Path(spec["path"])
+        if spec.get("type") == "DirectoryOrCreate":
+            host.mkdir(parents=True, exist_ok=True)
+        if not host.is_dir():
+            raise PodStartError(f"{where}: hostPath {host} is not a directory")
+        return host, False
     folder.mkdir(parents=True)
     folder.chmod(0o755)
     if kind == "emptyDir":

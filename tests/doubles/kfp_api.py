@@ -49,7 +49,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 from urllib.parse import parse_qs, urlsplit
 
 import yaml
@@ -131,7 +131,7 @@ class FakeKfpApi:
         self,
         *,
         multi_user: bool = False,
-        token: Optional[str] = None,
+        token: Optional[Union[str, Callable[[str], bool]]] = None,
         tls: Optional[Tuple[str, str]] = None,
         tag_name: str = "2.17.0",
         commit_sha: str = "unknown",
@@ -142,7 +142,9 @@ class FakeKfpApi:
         ``tag_name`` is the backend version healthz reports ("unknown" on stock images before
         2.16.0 and on custom builds), ``commit_sha`` the commit it was built from;
         ``legacy_duplicates`` answers duplicates with 500 instead of 409, as servers before
-        the 409 answer did.
+        the 409 answer did. ``token`` (multi-user) is the one accepted Bearer token, or a
+        function that judges one (`make e2e-cluster` asks the real API server's TokenReview,
+        as KFP's server does).
         """
         self.multi_user = multi_user
         self.token = token
@@ -318,7 +320,12 @@ class FakeKfpApi:
         return status, "application/json", json.dumps(payload).encode()
 
     def _authenticate(self, headers: Dict[str, str]) -> None:
-        if headers.get("authorization") != f"Bearer {self.token}":
+        bearer = headers.get("authorization", "")
+        if callable(self.token):
+            accepted = bearer.startswith("Bearer ") and self.token(bearer[len("Bearer ") :])
+        else:
+            accepted = bearer == f"Bearer {self.token}"
+        if not accepted:
             raise ApiError(
                 401,
                 "Failed to authenticate requests: Request header error: there is no user "

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Stop what hack/cluster/up.sh STATE_DIR started (by the pids it recorded) and remove STATE_DIR.
+# Usage: hack/cluster/down.sh STATE_DIR [--keep]   (--keep leaves the folder, logs included)
+set -uo pipefail
+state="$1"
+[[ -d "$state/run" ]] || exit 0
+# Reverse start order: the agents and kwok first, etcd last.
+for name in node-agent local-path-provisioner kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+  pid_file="$state/run/$name.pid"
+  [[ -f "$pid_file" ]] || continue
+  pid="$(cat "$pid_file")"
+  if kill "$pid" 2> /dev/null; then
+    for _ in $(seq 20); do kill -0 "$pid" 2> /dev/null || break; sleep 0.5; done
+    kill -9 "$pid" 2> /dev/null || true
+  fi
+  rm -f "$pid_file"
+done
+if [[ "${2:-}" != "--keep" ]]; then rm -rf "$state"; fi

@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# `make e2e-cluster`: a Kubernetes control plane built from real sources (hack/cluster/), the
+# chart's whole helm lifecycle per ci/ scenario on it (tests/cluster_e2e), then tear-down.
+# Fails, never skips, when a part is missing. Prints the time of each phase.
+# docs/cluster-harness.md describes what runs and what each part relies on.
+#
+# Usage: hack/e2e-cluster.sh [PYTEST_ARGS...]
+# Environment:
+#   CLUSTER_DIR    state folder (certificates, etcd, logs) [${TMPDIR:-/tmp}/tao-kfp-cluster]
+#   KEEP_CLUSTER=1 leave the cluster running and its folder in place (hack/cluster/down.sh)
+#   E2E_REGISTRY, CA_BUNDLE, SKIP_APT as for hack/e2e.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=hack/podman-env.sh
+. hack/podman-env.sh
+
+state="${CLUSTER_DIR:-${TMPDIR:-/tmp}/tao-kfp-cluster}"
+registry="${E2E_REGISTRY:-localhost/tao-kfp-e2e}"
+base="localhost/tao-kfp/debian-python:bookworm"
+version="$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' Chart.yaml)"
+export CONTAINER_ENGINE=podman BUILD_NETWORK=host
+export CA_BUNDLE="${CA_BUNDLE:-${SSL_CERT_FILE:-}}"
+
+timings=()
+phase() { # phase NAME COMMAND...: run, time and record it; stop at the first failure
+  local name="$1" start end
+  shift
+  echo "==> e2e-cluster: $name"
+  start=$(date +%s)
+  if ! "$@"; then
+    echo "e2e-cluster: phase '$name' failed" >&2
+    exit 1
+  fi
+  end=$(date +%s)
+  timings+=("$(printf '%-28s %5ss' "$name" "$((end - start))")")
+}
+finish() {
+  local code=$?
+  if [[ "${KEEP_CLUSTER:-0}" == 1 ]]; then
+    echo "e2e-cluster: cluster kept: KUBECONFIG=$state/admin.kubeconfig; stop: hack/cluster/down.sh $state"
+  elif [[ -d "$state" ]]; then
+    local start=$SECONDS
+    # Logs of a failed run stay for reading; a passing run leaves nothing.
+    if [[ $code -ne 0 ]]; then hack/cluster/down.sh "$state" --keep; else hack/cluster/down.sh "$state"; fi
+    timings+=("$(printf '%-28s %5ss' "tear-down" "$((SECONDS - start))")")
+    [[ $code -ne 0 ]] && echo "e2e-cluster: logs kept in $state/log and $state/pod-logs" >&2
+  fi
+  echo "==> e2e-cluster phase timings"
+  printf '  %s\n' "${timings[@]}"
+  exit "$code"
+}
+trap finish EXIT
+
+install_packages() {
+  local missing=()
+  for tool in podman runc debootstrap go openssl; do
+    command -v "$tool" > /dev/null || missing+=("$tool")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  if [[ " ${missing[*]} " == *" go "* ]]; then
+    echo "e2e-cluster: Go (1.25 or newer) is needed to build Kubernetes: https://go.dev/dl/" >&2
+    return 1
+  fi
+  if [[ "${SKIP_APT:-0}" == 1 ]]; then
+    echo "e2e-cluster: missing ${missing[*]} and SKIP_APT=1" >&2
+    return 1
+  fi
+  apt-get update > /dev/null && apt-get install -y --no-install-recommends podman runc debootstrap openssl > /dev/null
+}
+
+build_images() { # the tools image runs every chart pod; the base image local-path's helper pods
+  hack/build-base-image.sh "$base"
+  PYTHON_IMAGE="$base" hack/build-images.sh build "$registry" "$version" tools
+}
+
+start_node_agent() { # cpu-1: registered and run by hack/cluster/node_agent.py
+  .venv/bin/python hack/cluster/node_agent.py --kubeconfig "$state/node-cpu-1.kubeconfig" \
+    --node cpu-1 --state "$state" > "$state/log/node-agent.log" 2>&1 &
+  echo $! > "$state/run/node-agent.pid"
+}
+
+nodes() {
+  local kubectl=("$bin/kubectl" --kubeconfig "$state/admin.kubeconfig")
+  start_node_agent
+  "${kubectl[@]}" apply -f hack/cluster/nodes.yaml > /dev/null
+  "${kubectl[@]}" wait --for=condition=Ready node --all --timeout=90s > /dev/null
+  "${kubectl[@]}" get nodes -L nvidia.com/gpu.present,pool,tao-kfp.e2e/agent
+}
+
+if [[ -d "$state/run" ]]; then hack/cluster/down.sh "$state"; fi
+phase "packages (apt)" install_packages
+phase "build (go, cached)" hack/cluster/build.sh
+bin="$(hack/cluster/build.sh 2> /dev/null)"
+phase "images" build_images
+phase "control plane" hack/cluster/up.sh "$state"
+phase "nodes" nodes
+export E2E_REGISTRY="$registry" E2E_VERSION="$version" CLUSTER_ENV="$state/env"
+phase "suite" .venv/bin/pytest -m e2e_cluster tests/cluster_e2e -p no:cacheprovider "$@"
