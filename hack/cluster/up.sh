@@ -76,22 +76,9 @@ kubeconfig scheduler scheduler
 kubeconfig node-cpu-1 node-cpu-1
 kubeconfig tenant tenant
 
-start() { # start NAME COMMAND...: in the background, pid in run/NAME.pid, output in log/NAME.log
-  local name="$1"
-  shift
-  "$@" > "$state/log/$name.log" 2>&1 &
-  echo $! > "$state/run/$name.pid"
-}
-wait_for() { # wait_for WHAT SECONDS COMMAND...
-  local what="$1" seconds="$2"
-  shift 2
-  for _ in $(seq "$seconds"); do
-    if "$@" > /dev/null 2>&1; then return 0; fi
-    sleep 1
-  done
-  echo "cluster: $what not ready after ${seconds}s; see $state/log" >&2
-  return 1
-}
+log_prefix=cluster
+# shellcheck source=hack/lib/background.sh
+. "$here/../lib/background.sh"
 
 start etcd "$bin/etcd" --name e2e --data-dir "$state/etcd" \
   --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \

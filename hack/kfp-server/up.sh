@@ -24,22 +24,9 @@ eval "$("$here/build.sh")"
 phase "binaries ready"
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-start() { # start NAME COMMAND...: in the background, pid in run/NAME.pid, output in log/NAME.log
-  local name="$1"
-  shift
-  "$@" > "$state/log/$name.log" 2>&1 &
-  echo $! > "$state/run/$name.pid"
-}
-wait_for() { # wait_for WHAT SECONDS COMMAND...
-  local what="$1" seconds="$2"
-  shift 2
-  for _ in $(seq "$seconds"); do
-    if "$@" > /dev/null 2>&1; then return 0; fi
-    sleep 1
-  done
-  echo "kfp-server: $what not ready after ${seconds}s; see $state/log" >&2
-  return 1
-}
+log_prefix=kfp-server
+# shellcheck source=hack/lib/background.sh
+. "$here/../lib/background.sh"
 
 # -- MariaDB: a private instance, root over its socket, user kfp over TCP on 127.0.0.1 ----------
 db_port=$(free_port)
