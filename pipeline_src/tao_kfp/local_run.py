@@ -352,9 +352,10 @@ def run_local(
 
     from tao_kfp.cpu_backend.cli import TIMINGS_ENV
     from tao_kfp.cpu_backend.train import KEEP_CHECKPOINTS_ENV
-    from tao_kfp.names import MODEL_KEY_ENV, PIPELINE_PACKAGE
+    from tao_kfp.names import MODEL_KEY_ENV
     from tao_kfp.package import adapt_package, dump_package, load_package
     from tao_kfp.resources import shipped_file
+    from tao_kfp.routes import route_for
     from tao_kfp.tao import launcher_problem
 
     out = Path(output_dir).resolve()
@@ -379,10 +380,9 @@ def run_local(
     runs_before = _subfolders(pipeline_root)
     experiments_before = _subfolders(workspace / "experiments")
 
-    docs = adapt_package(
-        load_package(shipped_file(PIPELINE_PACKAGE)),
-        environment or local_environment(workspace, tao_version),
-    )
+    environment = environment or local_environment(workspace, tao_version)
+    route = route_for(environment.tao.version)
+    docs = adapt_package(load_package(shipped_file(route.package)), environment)
     package = out / "pipeline.local.yaml"
     package.write_text(dump_package(docs))
     task_count = len(docs[0]["root"]["dag"]["tasks"])
@@ -450,6 +450,7 @@ def run_local(
         backend=backend_seconds(timings_file),
         steps=steps,
         outputs=outputs,
+        report=route.report,
     )
     summary.dataset = {"path": data.source, "classes": data.classes}
     summary.experiment_dir = str(experiment_dir) if experiment_dir else None

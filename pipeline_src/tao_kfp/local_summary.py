@@ -79,19 +79,21 @@ def backend_seconds(timings_file: Path) -> float:
     return round(sum(float(line.get("seconds", 0.0)) for line in lines), 1)
 
 
-def summarise(status, out, wall, backend, steps, outputs) -> LocalRunSummary:
-    """The summary of a run from its task statuses and the outputs its tasks wrote."""
+def summarise(status, out, wall, backend, steps, outputs, report=None) -> LocalRunSummary:
+    """The summary of a run from its task statuses and the outputs its tasks wrote.
+
+    ``report`` (routes.ReportKeys) says which tasks hold the figures; default the TF1 route's.
+    """
+    if report is None:
+        from tao_kfp.routes import tf1
+
+        report = tf1.ROUTE.report
     metrics = {task: _metrics_of(outputs, task) for task in outputs}
     train = metrics.get("train", {})
-    retrain = metrics.get("retrain", {})
-    prune = metrics.get("prune", {})
+    compressed = metrics.get(report.compression, {})
+    after = metrics.get(report.parameters_after, {})
     sizes = {
-        "trained_model": train.get("model_size_mb"),
-        "pruned_model": prune.get("pruned_size_mb"),
-        "retrained_model": retrain.get("model_size_mb"),
-        "exported_fp32": metrics.get("export-fp32", {}).get("export_size_mb"),
-        "exported_int8": metrics.get("export-int8", {}).get("export_size_mb"),
-        "engine_int8": metrics.get("convert-tensorrt", {}).get("engine_size_mb"),
+        name: metrics.get(task, {}).get(metric) for name, (task, metric) in report.sizes.items()
     }
     return LocalRunSummary(
         status=status,
@@ -99,11 +101,11 @@ def summarise(status, out, wall, backend, steps, outputs) -> LocalRunSummary:
         pipeline_seconds=round(wall, 1),
         backend_seconds=backend,
         steps=steps,
-        accuracy_before_pruning=metrics.get("evaluate", {}).get("top1_accuracy"),
-        accuracy_after_pruning=metrics.get("re-evaluate", {}).get("top1_accuracy"),
-        pruning_ratio=prune.get("parameter_ratio"),
+        accuracy_before_pruning=metrics.get(report.accuracy_before, {}).get("top1_accuracy"),
+        accuracy_after_pruning=metrics.get(report.accuracy_after, {}).get("top1_accuracy"),
+        pruning_ratio=compressed.get("parameter_ratio"),
         parameters_before_pruning=_as_int(train.get("parameters")),
-        parameters_after_pruning=_as_int(retrain.get("parameters")),
+        parameters_after_pruning=_as_int(after.get("parameters")),
         model_sizes_mb={k: round(v, 3) for k, v in sizes.items() if v is not None},
         metrics=metrics,
     )

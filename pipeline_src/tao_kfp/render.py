@@ -10,7 +10,6 @@ from pathlib import Path
 
 from tao_kfp.environment import ConfigError, load_config
 from tao_kfp.kfp_backends import KfpBackend, adapt_for_backend
-from tao_kfp.names import PIPELINE_PACKAGE
 from tao_kfp.package import PackageError, adapt_package, dump_package, read_package
 
 
@@ -19,7 +18,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--config", required=True, help="environment config YAML (camelCase keys)")
     parser.add_argument(
         "--package",
-        help="compiled pipeline to adapt (default: the shipped pipelines/tao-classification.yaml)",
+        help="compiled pipeline to adapt (default: the shipped package of tao.version's route)",
     )
     parser.add_argument("--out", default="-", help="where to write the result; - for stdout")
     parser.add_argument(
@@ -32,15 +31,16 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     """Adapts the compiled package to the config and writes it (what the upload Job uploads)."""
     from tao_kfp.resources import shipped_file
+    from tao_kfp.routes import route_for
 
-    package = args.package or shipped_file(PIPELINE_PACKAGE)
     try:
         env = load_config(args.config)
+        package = args.package or shipped_file(route_for(env.tao.version).package)
         _, docs = read_package(package)
+        docs = adapt_package(docs, env)
     except (ConfigError, PackageError) as error:
         print(f"tao-kfp render: {error}", file=sys.stderr)
         return 2
-    docs = adapt_package(docs, env)
     if args.kfp_version:
         try:
             docs, lost = adapt_for_backend(docs, KfpBackend.parse(args.kfp_version))
