@@ -34,6 +34,9 @@ class LocalRunSummary:
     error: Optional[str] = None  # the failed step's last meaningful output lines
     disk_mb: float = 0.0  # what this run left on disk (experiment folder + kfp outputs)
     report: str = ""
+    route: str = "tf1"  # tao_kfp.routes name; the *_pruning figures are its compression's
+    compression: str = "pruning"  # what the accuracies are before and after (ReportKeys.label)
+    notes: List[str] = field(default_factory=list)  # e.g. where tao-deploy stopped
 
     @property
     def orchestration_seconds(self) -> float:
@@ -88,6 +91,14 @@ def summarise(status, out, wall, backend, steps, outputs, report=None) -> LocalR
         from tao_kfp.routes import tf1
 
         report = tf1.ROUTE.report
+    notes = [
+        f"{task}: {value}"
+        for task, task_outputs in outputs.items()
+        for artifacts in task_outputs.get("artifacts", {}).values()
+        for artifact in artifacts
+        for key, value in artifact["metadata"].items()
+        if key in ("stopped_at", "skipped")
+    ]
     metrics = {task: _metrics_of(outputs, task) for task in outputs}
     train = metrics.get("train", {})
     compressed = metrics.get(report.compression, {})
@@ -108,6 +119,8 @@ def summarise(status, out, wall, backend, steps, outputs, report=None) -> LocalR
         parameters_after_pruning=_as_int(after.get("parameters")),
         model_sizes_mb={k: round(v, 3) for k, v in sizes.items() if v is not None},
         metrics=metrics,
+        compression=report.label,
+        notes=notes,
     )
 
 
@@ -136,19 +149,25 @@ def format_summary(summary: LocalRunSummary) -> str:
         lines += [f"    {line}" for line in (summary.error or "n/a").splitlines()]
     else:
         before, after = summary.parameters_before_pruning, summary.parameters_after_pruning
+        what = summary.compression
         lines += [
-            f"  top-1 accuracy before pruning : {readable(summary.accuracy_before_pruning)}",
-            f"  top-1 accuracy after pruning  : {readable(summary.accuracy_after_pruning)}",
-            f"  pruning ratio (params kept)   : {readable(summary.pruning_ratio)}",
-            f"  parameters before / after     : {readable(before)} / {readable(after)}",
+            f"  top-1 accuracy before {what:<8}: {readable(summary.accuracy_before_pruning)}",
+            f"  top-1 accuracy after {what:<9}: {readable(summary.accuracy_after_pruning)}",
         ]
+        if summary.pruning_ratio is not None or before is not None:
+            lines += [
+                f"  pruning ratio (params kept)   : {readable(summary.pruning_ratio)}",
+                f"  parameters before / after     : {readable(before)} / {readable(after)}",
+            ]
         for name, size in summary.model_sizes_mb.items():
             lines.append(f"  size of {name:<22}: {size:.2f} MB")
-        lines += [
-            f"  backend compute / orchestration: {summary.backend_seconds:.1f} s / "
-            f"{summary.orchestration_seconds:.1f} s",
-            f"  final model (pipeline output): {summary.final_model}",
-        ]
+        if summary.backend_seconds:  # the CPU backend's own timings (the TF1 routes)
+            lines.append(
+                f"  backend compute / orchestration: {summary.backend_seconds:.1f} s / "
+                f"{summary.orchestration_seconds:.1f} s"
+            )
+        lines.append(f"  final model (pipeline output): {summary.final_model}")
+        lines += [f"  note: {note}" for note in summary.notes]
     lines += [
         f"  experiment folder: {summary.experiment_dir or 'n/a'}",
         f"  disk left by this run: {summary.disk_mb:.1f} MB",

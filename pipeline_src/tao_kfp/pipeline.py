@@ -14,7 +14,7 @@ key, so any other display name fails every downstream task there (kubeflow/pipel
 backend/src/v2/driver/driver.go:329 and :1828-1830; fixed in 2.14.0). The KFP UI shows the keys.
 """
 
-from typing import Callable, Optional
+from typing import Callable, Optional, Tuple
 
 from kfp import dsl, kubernetes
 
@@ -113,6 +113,29 @@ def configure_gpu_step(
     for name, value in tao_env_variables(env).items():
         task.set_env_variable(name, value)
     return task
+
+
+def data_steps(
+    plan: dsl.PipelineTask, env: EnvironmentConfig, dataset_format
+) -> Tuple[dsl.PipelineTask, dsl.PipelineTask]:
+    """Steps 2 and 3 of every route, on CPU after step 1: prepare the dataset, fetch the model.
+
+    ``plan`` is step 1, whose outputs name the dataset source and folder, the pretrained
+    model's source and the shared cache.
+    """
+    from tao_kfp import components
+
+    data = components.prepare_dataset(
+        dataset_format=dataset_format,
+        source=plan.outputs["dataset_source"],
+        dataset_dir=plan.outputs["dataset_dir"],
+    )
+    configure_cpu_step(data, env)
+    pretrained = components.download_pretrained(
+        source=plan.outputs["pretrained_source"], cache_root=plan.outputs["pretrained_cache"]
+    )
+    configure_cpu_step(pretrained, env, ngc_api_key=True)
+    return data, pretrained
 
 
 def make_pipeline(env: Optional[EnvironmentConfig] = None) -> Callable:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from tao_kfp.environment import ConfigError, load_config
+from tao_kfp.environment import ConfigError, EnvironmentConfig, load_config
 from tao_kfp.kfp_backends import KfpBackend, adapt_for_backend
 from tao_kfp.package import PackageError, adapt_package, dump_package, read_package
 
@@ -28,6 +28,22 @@ def add_arguments(parser) -> None:
     )
 
 
+def for_package_route(env: EnvironmentConfig, docs) -> EnvironmentConfig:
+    """``env`` for the route of the package, when ``env`` does not set tao.version itself.
+
+    A config without tao.version (the KFP-backends harness's, hack/kfp-backends/env.yaml)
+    adapts every route's package; one that sets it adapts only its route's (adapt_package
+    refuses another's).
+    """
+    from tao_kfp.environment import Tao
+    from tao_kfp.routes import route_of_package
+
+    route = route_of_package(docs[0])
+    if route is None or "version" in env.tao.model_fields_set or env.tao.version in route.versions:
+        return env
+    return env.model_copy(update={"tao": Tao(version=next(iter(route.versions)))})
+
+
 def run(args) -> int:
     """Adapts the compiled package to the config and writes it (what the upload Job uploads)."""
     from tao_kfp.resources import shipped_file
@@ -37,7 +53,7 @@ def run(args) -> int:
         env = load_config(args.config)
         package = args.package or shipped_file(route_for(env.tao.version).package)
         _, docs = read_package(package)
-        docs = adapt_package(docs, env)
+        docs = adapt_package(docs, for_package_route(env, docs))
     except (ConfigError, PackageError) as error:
         print(f"tao-kfp render: {error}", file=sys.stderr)
         return 2

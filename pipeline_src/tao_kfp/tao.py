@@ -200,7 +200,8 @@ def run_tao(
         raise TaoCommandError(
             f"command {command[0]!r} not found (from {command_env}). Set tao.entrypoint / "
             "tao.converter in the environment config to the command of your TAO image: "
-            "'classification' for TAO 3.x, 'classification_tf1' for 5.x."
+            "'classification' for TAO 3.x, 'classification_tf1' for 5.x, 'classification_pyt' "
+            "for 6.x."
         ) from error
 
     lines: List[str] = []

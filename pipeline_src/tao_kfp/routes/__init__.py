@@ -23,7 +23,7 @@ from typing import Callable, Dict, Mapping, Optional, Tuple
 from tao_kfp.names import TAO_VERSION_ENV
 
 # Route modules under tao_kfp.routes, in the order they are listed (docs, errors).
-_MODULES = ("tf1",)
+_MODULES = ("tf1", "pyt")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Callable
 from kfp import dsl
 
 from tao_kfp import components as c
-from tao_kfp.pipeline import configure_cpu_step, configure_gpu_step
+from tao_kfp.pipeline import configure_cpu_step, configure_gpu_step, data_steps
 from tao_kfp.routes.tf1 import ENGINE_TASK, PIPELINE_NAME
 
 
@@ -78,18 +78,8 @@ def pipeline(env) -> Callable:
         configure_cpu_step(plan, env, model_key=True)
         run_dir = plan.outputs["run_dir"]
 
-        data = c.prepare_dataset(
-            dataset_format=dataset_format,
-            source=plan.outputs["dataset_source"],
-            dataset_dir=plan.outputs["dataset_dir"],
-        )
-        configure_cpu_step(data, env)
+        data, pretrained = data_steps(plan, env, dataset_format)
         dataset_dir = data.outputs["dataset_dir"]
-
-        pretrained = c.download_pretrained(
-            source=plan.outputs["pretrained_source"], cache_root=plan.outputs["pretrained_cache"]
-        )
-        configure_cpu_step(pretrained, env, ngc_api_key=True)
 
         trained = c.train(
             spec_path=plan.outputs["train_spec"],
