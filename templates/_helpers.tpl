@@ -405,7 +405,7 @@ spec:
 {{- end }}
 
 {{/* The compiled pipeline of tao.version's route, relative to the chart (tao_kfp.routes: Route.package;
-tests/chart/test_routes.py holds this map to the registry). */}}
+tests/chart/test_chart_routes.py holds this map to the registry). */}}
 {{- define "tao-kfp.pipelinePackage" -}}
 {{- $packages := dict "3" "files/pipelines/tao-classification.yaml" "5" "files/pipelines/tao-classification.yaml" "6" "files/pipelines/tao-classification-pyt.yaml" }}
 {{- get $packages (.Values.tao.version | toString) }}
