@@ -64,7 +64,12 @@ trap finish EXIT
 
 install_packages() {
   local missing=()
-  for tool in podman runc debootstrap go openssl; do
+  local tools=(podman runc debootstrap go openssl) packages=(podman runc debootstrap openssl)
+  if [[ "${CLUSTER_KUBELET:-0}" == 1 ]]; then
+    tools+=(containerd gcc /usr/lib/cni/bridge)
+    packages+=(containerd gcc containernetworking-plugins)
+  fi
+  for tool in "${tools[@]}"; do
     command -v "$tool" > /dev/null || missing+=("$tool")
   done
   [[ ${#missing[@]} -eq 0 ]] && return 0
@@ -76,7 +81,7 @@ install_packages() {
     echo "e2e-cluster: missing ${missing[*]} and SKIP_APT=1" >&2
     return 1
   fi
-  apt-get update > /dev/null && apt-get install -y --no-install-recommends podman runc debootstrap openssl > /dev/null
+  apt-get update > /dev/null && apt-get install -y --no-install-recommends "${packages[@]}" > /dev/null
 }
 
 build_images() { # the tools image runs every chart pod; the base image local-path's helper pods
@@ -115,5 +120,11 @@ phase "images" build_images
 phase "KFP driver pods" driver_pods
 phase "control plane" hack/cluster/up.sh "$state"
 phase "nodes" nodes
+suite_args=()
+if [[ "${CLUSTER_KUBELET:-0}" == 1 ]]; then
+  phase "kubelet (CLUSTER_KUBELET=1)" hack/cluster/kubelet.sh "$state" "$registry/tools:$version"
+else
+  suite_args=(--deselect tests/cluster_e2e/test_kubelet.py)
+fi
 export E2E_REGISTRY="$registry" E2E_VERSION="$version" CLUSTER_ENV="$state/env"
-phase "suite" .venv/bin/pytest -m e2e_cluster tests/cluster_e2e -p no:cacheprovider --durations=0 "$@"
+phase "suite" .venv/bin/pytest -m e2e_cluster tests/cluster_e2e -p no:cacheprovider --durations=0 "${suite_args[@]}" "$@"

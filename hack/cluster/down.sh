@@ -5,7 +5,7 @@ set -uo pipefail
 state="$1"
 [[ -d "$state/run" ]] || exit 0
 # Reverse start order: the agents and kwok first, etcd last.
-for name in node-agent local-path-provisioner kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
+for name in kubelet containerd node-agent local-path-provisioner kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do
   pid_file="$state/run/$name.pid"
   [[ -f "$pid_file" ]] || continue
   pid="$(cat "$pid_file")"
