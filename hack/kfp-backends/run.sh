@@ -4,6 +4,9 @@
 # (run-version.sh), then the matrix (matrix.py). Results: out/kfp-backends/<version>/.
 # KFP_BACKENDS="2.5.0 2.17.0" picks versions; KFP_BACKENDS_ADAPT=none runs the packages as
 # shipped (what a backend gets when the version is unknown and nothing is adapted).
+# KFP_BACKENDS_PACKAGES=DIR takes the packages from DIR instead of files/pipelines/;
+# KFP_BACKENDS_EXPECT_FAIL=COLUMN inverts the verdict (negative controls, controls.sh).
+# KFP_BACKENDS_SRC=DIR (local only): KFP's code from release-commit trees (export-src.sh).
 # When every version ran, the README's backend table is rewritten from the results.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,7 +20,7 @@ for version in $versions; do
   packages=$out/$version/packages
   rm -rf "$packages"
   mkdir -p "$packages"
-  for package in files/pipelines/*.yaml; do
+  for package in "${KFP_BACKENDS_PACKAGES:-files/pipelines}"/*.yaml; do
     name=$(basename "$package" .yaml)
     if [[ ${KFP_BACKENDS_ADAPT:-} == none ]]; then
       cp "$package" "$packages/$name.yaml"
@@ -34,6 +37,11 @@ for version in $versions; do
   echo "kfp-backends $version: $((SECONDS - t0)) s" >&2
 done
 echo "kfp-backends: $((SECONDS - start)) s for $versions" >&2
-readme=()
-[[ -z ${KFP_BACKENDS:-} && -z ${KFP_BACKENDS_ADAPT:-} ]] && readme=(--readme README.md)  # full runs only
-.venv/bin/python "$here/matrix.py" "$out" $versions "${readme[@]}"
+args=()
+if [[ -n ${KFP_BACKENDS_EXPECT_FAIL:-} ]]; then
+  args=(--expect-fail "$KFP_BACKENDS_EXPECT_FAIL")
+elif [[ -z ${KFP_BACKENDS:-}${KFP_BACKENDS_ADAPT:-}${KFP_BACKENDS_PACKAGES:-} ]]; then
+  args=(--readme README.md) # full runs only
+fi
+# shellcheck disable=SC2086 # one word per version
+.venv/bin/python "$here/matrix.py" "$out" $versions "${args[@]}"

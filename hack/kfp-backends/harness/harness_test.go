@@ -55,7 +55,10 @@ type harnessPackage struct {
 }
 
 type harnessResult struct {
-	Version  string                     `json:"version"`
+	Version string `json:"version"`
+	// Source: "proxy" (the Go module proxy, checksum-pinned by go.sum) or "local source tree at
+	// commit X (tag V)" (KFP_BACKENDS_SRC, run-version.sh).
+	Source   string                     `json:"source"`
 	Packages map[string]*harnessPackage `json:"packages"`
 }
 
@@ -81,7 +84,7 @@ func TestTaoKfpBackend(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no packages in %s", pkgDir)
 	}
-	result := harnessResult{Version: version, Packages: map[string]*harnessPackage{}}
+	result := harnessResult{Version: version, Source: os.Getenv("TAOKFP_SOURCE"), Packages: map[string]*harnessPackage{}}
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
 		p := &harnessPackage{Columns: map[string]*harnessColumn{}, Tasks: map[string]*harnessTask{}}

@@ -1,18 +1,17 @@
-// Adapter for KFP backend 2.17.x: signatures at kubeflow/pipelines 2.17.0. Overlaid into
-// backend/src/v2/driver with harness_test.go.
+// Shared by the adapters for KFP backends 2.5 and later (adapter_2.5.go, adapter_2.14.go,
+// adapter_2.15.go): from 2.4.1 the driver parses its flags with util.UnmarshalString, which
+// allows unknown fields (2.5.0 backend/src/common/util/json.go:72-75). Overlaid into
+// backend/src/v2/driver with harness_test.go and one adapter_*.go.
 package driver
 
 import (
 	"encoding/json"
 
-	"context"
-
-	"github.com/kubeflow/pipelines/backend/src/common/util"
 	"github.com/kubeflow/pipelines/api/v2alpha1/go/pipelinespec"
 	"github.com/kubeflow/pipelines/backend/src/apiserver/config/proxy"
 	"github.com/kubeflow/pipelines/backend/src/apiserver/model"
 	"github.com/kubeflow/pipelines/backend/src/apiserver/template"
-	"github.com/kubeflow/pipelines/backend/src/v2/metadata"
+	"github.com/kubeflow/pipelines/backend/src/common/util"
 	"github.com/kubeflow/pipelines/kubernetes_platform/go/kubernetesplatform"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -20,21 +19,22 @@ import (
 	k8score "k8s.io/api/core/v1"
 )
 
+// harnessRunID is the run id every harness run gets.
+const harnessRunID = "00000000-0000-0000-0000-000000000001"
+
 // The driver's main initialises its proxy settings before anything else (cmd/driver/main.go).
 func init() { proxy.InitializeConfig("", "", "") }
 
-func uploadParse(raw []byte) (template.Template, error) {
-	return template.New(raw, template.TemplateOptions{})
-}
-
+// createRun: what creating a run does with the uploaded template (the API server compiles it
+// into an Argo Workflow with argocompiler).
 func createRun(tmpl template.Template, params map[string]*structpb.Value) ([]byte, error) {
 	p, err := json.Marshal(params)
 	if err != nil {
 		return nil, err
 	}
 	run := &model.Run{DisplayName: "harness", Namespace: "kubeflow"}
-	run.RuntimeConfig.Parameters = string(p)
-	spec, err := tmpl.RunWorkflow(run, template.RunWorkflowOptions{RunID: "00000000-0000-0000-0000-000000000001", RunAt: 1})
+	setText(&run.RuntimeConfig.Parameters, string(p))
+	spec, err := tmpl.RunWorkflow(run, runOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -42,8 +42,8 @@ func createRun(tmpl template.Template, params map[string]*structpb.Value) ([]byt
 }
 
 // driverPodSpec: cmd/driver/main.go parses --container and --kubernetes_config with
-// util.UnmarshalString (unknown fields allowed), then driver.Container builds the pod spec with
-// initPodSpecPatch and extendPodSpecPatch (2.0.5 driver.go:334-347).
+// util.UnmarshalString (unknown fields allowed); then driver.Container builds the pod spec
+// with initPodSpecPatch and extendPodSpecPatch (podSpecPatch in the version's adapter).
 func driverPodSpec(containerJSON, k8sJSON string, component *pipelinespec.ComponentSpec, task *pipelinespec.PipelineTaskSpec, in *pipelinespec.ExecutorInput) (*k8score.PodSpec, error) {
 	container := &pipelinespec.PipelineDeploymentConfig_PipelineContainerSpec{}
 	if err := util.UnmarshalString(containerJSON, container); err != nil {
@@ -53,21 +53,11 @@ func driverPodSpec(containerJSON, k8sJSON string, component *pipelinespec.Compon
 	if err := util.UnmarshalString(k8sJSON, k8sCfg); err != nil {
 		return nil, err
 	}
-	pod, err := initPodSpecPatch(container, component, in, 1, "harness", "00000000-0000-0000-0000-000000000001", "harness", "1", "false", "true", nil, false, false, "", "", "", "", "", nil)
-	if err != nil {
-		return nil, err
-	}
-	if err := extendPodSpecPatch(context.Background(), pod, Options{Component: component, Task: task, Container: container, KubernetesExecutorConfig: k8sCfg}, &metadata.DAG{Execution: &metadata.Execution{}}, nil, nil, map[string]*structpb.Value{}, nil); err != nil {
-		return nil, err
-	}
-	return pod, nil
+	return podSpecPatch(container, k8sCfg, component, task, in)
 }
 
-// recordedTaskName: from 2.14 the workflow passes the task key (--task_name) and the driver
-// records the task under it (container.go: ecfg.TaskName = opts.TaskName).
-func recordedTaskName(key string, task *pipelinespec.PipelineTaskSpec) string {
-	return key
-}
+// setText: RuntimeConfig.Parameters is a string up to 2.14 and a model.LargeText from 2.15.
+func setText[T ~string](field *T, text string) { *field = T(text) }
 
 func protoLenient(j []byte, m proto.Message) error {
 	return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(j, m)
