@@ -3,7 +3,8 @@
 # by `tao-kfp render --kfp-version` (the one adapt path), run through that backend's own code
 # (run-version.sh), then the matrix (matrix.py). Results: out/kfp-backends/<version>/.
 # KFP_BACKENDS="2.5.0 2.17.0" picks versions; KFP_BACKENDS_ADAPT=none runs the packages as
-# shipped (what a backend gets when the version is unknown and nothing is adapted).
+# shipped (what a backend gets when the version is unknown and nothing is adapted), and
+# KFP_BACKENDS_ADAPT=2.16.0 adapts them for that version instead (a wrong guess).
 # KFP_BACKENDS_PACKAGES=DIR takes the packages from DIR instead of files/pipelines/;
 # KFP_BACKENDS_EXPECT_FAIL=COLUMN inverts the verdict (negative controls, controls.sh).
 # KFP_BACKENDS_SRC=DIR (local only): KFP's code from release-commit trees (export-src.sh).
@@ -25,7 +26,7 @@ for version in $versions; do
     if [[ ${KFP_BACKENDS_ADAPT:-} == none ]]; then
       cp "$package" "$packages/$name.yaml"
       echo "KFP $version: package as shipped (not adapted)" > "$packages/$name.render.log"
-    elif ! "$tao_kfp" render --config "$here/env.yaml" --package "$package" --kfp-version "$version" \
+    elif ! "$tao_kfp" render --config "$here/env.yaml" --package "$package" --kfp-version "${KFP_BACKENDS_ADAPT:-$version}" \
         --out "$packages/$name.yaml" 2> "$packages/$name.render.log"; then
       rm -f "$packages/$name.yaml"
     fi
