@@ -35,7 +35,7 @@ if download=$(go mod download -json github.com/kubeflow/pipelines@"$pin" 2>&1); 
   source=proxy
 else
   # The module proxy here serves only some KFP commits (docs/kfp-backend-harness.md).
-  reason=$(printf '%s\n' "$download" | sed -n 's/^\t"Error": "\(.*\)",*$/\1/p' | head -1)
+  reason=$(printf '%s\n' "$download" | sed -n 's/^\t"Error": "\(.*\)",*$/\1/p' | head -1 | sed 's/\\n\\t/ /g')
   if [[ -z $local_src || ! -f $local_src/SOURCE ]]; then
     python3 -c 'import json,sys; print(json.dumps({"version": sys.argv[1], "unavailable": sys.argv[2]}))' \
       "$version" "${reason:-$download}" > "$out/result.json"

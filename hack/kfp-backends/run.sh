@@ -14,6 +14,7 @@ cd "$(dirname "$0")/../.."
 here=hack/kfp-backends
 versions=${KFP_BACKENDS:-$(sed -n 's/^\([0-9][0-9.]*\) .*/\1/p' "$here/versions.txt" | tr '\n' ' ')}
 out=${KFP_BACKENDS_OUT:-out/kfp-backends}
+[[ $out == /* ]] || out=$PWD/$out
 tao_kfp=${TAO_KFP:-.venv/bin/tao-kfp}
 mkdir -p "$out"
 start=$SECONDS
@@ -33,7 +34,7 @@ for version in $versions; do
   done
   t0=$SECONDS
   if compgen -G "$packages/*.yaml" > /dev/null; then
-    "$here/run-version.sh" "$version" "$PWD/$packages" "$PWD/$out/$version" || true
+    "$here/run-version.sh" "$version" "$packages" "$out/$version" || true
   fi
   echo "kfp-backends $version: $((SECONDS - t0)) s" >&2
 done

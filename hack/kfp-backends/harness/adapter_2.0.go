@@ -55,6 +55,11 @@ func driverPodSpec(containerJSON, k8sJSON string, component *pipelinespec.Compon
 	return pod, nil
 }
 
+// driverPodSpecAdminDefaults: these backends have no admin default run-as user or group.
+func driverPodSpecAdminDefaults(string, string, *pipelinespec.ComponentSpec, *pipelinespec.PipelineTaskSpec, *pipelinespec.ExecutorInput) (*k8score.PodSpec, error) {
+	return nil, nil
+}
+
 // recordedTaskName: before 2.14 the driver records a task under taskInfo.name (2.0.5
 // driver.go:271, metadata/client.go:501; 2.2.0 driver.go:282, client.go:535) and resolves
 // producers by task key: "cannot find producer task" (2.0.5 driver.go:971-973; 2.2.0

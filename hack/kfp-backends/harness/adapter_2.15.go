@@ -29,15 +29,35 @@ func runOptions() template.RunWorkflowOptions {
 // podSpecPatch: driver.Container's calls (2.15.0 backend/src/v2/driver/container.go:219-241;
 // 2.16.1 :229-253; 2.17.0 :252-277).
 func podSpecPatch(container *pipelinespec.PipelineDeploymentConfig_PipelineContainerSpec, k8sCfg *kubernetesplatform.KubernetesExecutorConfig, component *pipelinespec.ComponentSpec, task *pipelinespec.PipelineTaskSpec, in *pipelinespec.ExecutorInput) (*k8score.PodSpec, error) {
+	opts := Options{Component: component, Task: task, Container: container, KubernetesExecutorConfig: k8sCfg}
+	return podSpecPatchWith(opts, in)
+}
+
+// adminPodSpecPatch: the same with the driver's default run-as user and group set, as an
+// admin configures them (2.16.1 backend/src/v2/driver/driver.go:96-100, k8s.go:701-716; 2.17.0
+// driver.go:99-103, k8s.go:715-730). nil where the backend has no such option (2.15).
+func adminPodSpecPatch(container *pipelinespec.PipelineDeploymentConfig_PipelineContainerSpec, k8sCfg *kubernetesplatform.KubernetesExecutorConfig, component *pipelinespec.ComponentSpec, task *pipelinespec.PipelineTaskSpec, in *pipelinespec.ExecutorInput) (*k8score.PodSpec, error) {
+	opts := Options{Component: component, Task: task, Container: container, KubernetesExecutorConfig: k8sCfg}
+	fields := reflect.ValueOf(&opts).Elem()
+	user, group := fields.FieldByName("DefaultRunAsUser"), fields.FieldByName("DefaultRunAsGroup")
+	if !user.IsValid() || !group.IsValid() {
+		return nil, nil
+	}
+	id := adminRunAsID
+	user.Set(reflect.ValueOf(&id))
+	group.Set(reflect.ValueOf(&id))
+	return podSpecPatchWith(opts, in)
+}
+
+func podSpecPatchWith(opts Options, in *pipelinespec.ExecutorInput) (*k8score.PodSpec, error) {
 	// executionID, pipelineName, runID, runName, pipelineLogLevel, publishLogs, cacheDisabled,
 	// taskConfig as driver.Container passes them; then TLS flags, CA path, server addresses
 	// (and from 2.17 plugin env vars): zero.
 	taskConfig := &TaskConfig{}
-	pod, err := callWithTrailingZeros(initPodSpecPatch, container, component, in, int64(1), "harness", harnessRunID, "harness", "1", "false", "true", taskConfig)
+	pod, err := callWithTrailingZeros(initPodSpecPatch, opts.Container, opts.Component, in, int64(1), "harness", harnessRunID, "harness", "1", "false", "true", taskConfig)
 	if err != nil {
 		return nil, err
 	}
-	opts := Options{Component: component, Task: task, Container: container, KubernetesExecutorConfig: k8sCfg}
 	err = extendPodSpecPatch(context.Background(), pod, opts, &metadata.DAG{Execution: &metadata.Execution{}}, nil, nil, map[string]*structpb.Value{}, taskConfig)
 	return pod, err
 }

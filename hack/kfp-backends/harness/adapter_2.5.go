@@ -37,3 +37,8 @@ func podSpecPatch(container *pipelinespec.PipelineDeploymentConfig_PipelineConta
 func recordedTaskName(key string, task *pipelinespec.PipelineTaskSpec) string {
 	return task.GetTaskInfo().GetName()
 }
+
+// adminPodSpecPatch: this backend has no admin default run-as user or group (from 2.16).
+func adminPodSpecPatch(*pipelinespec.PipelineDeploymentConfig_PipelineContainerSpec, *kubernetesplatform.KubernetesExecutorConfig, *pipelinespec.ComponentSpec, *pipelinespec.PipelineTaskSpec, *pipelinespec.ExecutorInput) (*k8score.PodSpec, error) {
+	return nil, nil
+}

@@ -41,6 +41,20 @@ func createRun(tmpl template.Template, params map[string]*structpb.Value) ([]byt
 	return []byte(spec.ToStringForStore()), nil
 }
 
+// driverPodSpecAdminDefaults: driverPodSpec where an admin has set the driver's default run-as
+// user and group (adminPodSpecPatch); nil where the backend has no such option.
+func driverPodSpecAdminDefaults(containerJSON, k8sJSON string, component *pipelinespec.ComponentSpec, task *pipelinespec.PipelineTaskSpec, in *pipelinespec.ExecutorInput) (*k8score.PodSpec, error) {
+	container := &pipelinespec.PipelineDeploymentConfig_PipelineContainerSpec{}
+	if err := util.UnmarshalString(containerJSON, container); err != nil {
+		return nil, err
+	}
+	k8sCfg := &kubernetesplatform.KubernetesExecutorConfig{}
+	if err := util.UnmarshalString(k8sJSON, k8sCfg); err != nil {
+		return nil, err
+	}
+	return adminPodSpecPatch(container, k8sCfg, component, task, in)
+}
+
 // driverPodSpec: cmd/driver/main.go parses --container and --kubernetes_config with
 // util.UnmarshalString (unknown fields allowed); then driver.Container builds the pod spec
 // with initPodSpecPatch and extendPodSpecPatch (podSpecPatch in the version's adapter).
