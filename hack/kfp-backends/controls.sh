@@ -31,12 +31,17 @@ cases=(
   "2.15.0-as-2.16 2.15.0 files/pipelines 2.16.0 run creation"
 )
 failed=0 summary=()
+not_run() { grep -q '"unavailable"' "$1/result.json" 2> /dev/null; }
 for c in "${cases[@]}"; do
   read -r name version packages adapt column <<< "$c"
   echo "== control $name: KFP $version, packages from $packages, adapt=$adapt: $column must FAIL" >&2
   if KFP_BACKENDS=$version KFP_BACKENDS_PACKAGES=$packages KFP_BACKENDS_ADAPT=$adapt \
       KFP_BACKENDS_OUT=$out/$name KFP_BACKENDS_EXPECT_FAIL=$column "$here/run.sh"; then
-    summary+=("control $name: $column FAILS as it must")
+    if not_run "$out/$name/$version"; then
+      summary+=("control $name: not run here (KFP $version not served by the module proxy)")
+    else
+      summary+=("control $name: $column FAILS as it must")
+    fi
   else
     summary+=("control $name: DOES NOT FAIL $column (or could not run)")
     failed=1
@@ -45,7 +50,11 @@ done
 for version in 2.0.5 2.5.0 2.14.4 2.15.0; do
   echo "== fixed $version: today's package, adapted: every column must pass" >&2
   if KFP_BACKENDS=$version KFP_BACKENDS_OUT=$out/$version-fixed "$here/run.sh"; then
-    summary+=("fixed $version: every column passes")
+    if not_run "$out/$version-fixed/$version"; then
+      summary+=("fixed $version: not run here (KFP $version not served by the module proxy)")
+    else
+      summary+=("fixed $version: every column passes")
+    fi
   else
     summary+=("fixed $version: FAILS (or could not run)")
     failed=1
