@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -135,3 +136,28 @@ def test_export_refuses_a_tag_that_is_not_the_pinned_commit(tmp_path):
     assert done.returncode == 1
     assert "go.mod pins v0.0.0-20250428191346-d07cf1c7f9bd" in done.stderr
     assert not (tmp_path / "src" / "2.5.0").exists()
+
+
+@pytest.mark.skipif(shutil.which("go") is None, reason="needs the Go toolchain")
+def test_a_local_tree_at_another_commit_is_never_used(tmp_path):
+    """run-version.sh takes KFP_BACKENDS_SRC/<version> only if SOURCE names the pinned commit."""
+    pin = "github.com/kubeflow/pipelines@v0.0.0-20260709152847-4a3592cb2dd0"  # 2.17.0
+    asked = subprocess.run(
+        ["go", "mod", "download", "-json", pin], capture_output=True, text=True, timeout=120
+    )
+    if asked.returncode == 0:
+        pytest.skip("the module proxy serves 2.17.0's commit now: local trees are not consulted")
+    tree = tmp_path / "src" / "2.17.0"
+    tree.mkdir(parents=True)
+    (tree / "SOURCE").write_text("tag 2.17.0\ncommit " + "0" * 40 + "\n")
+    done = subprocess.run(
+        [str(HERE / "run-version.sh"), "2.17.0", str(tmp_path / "packages"), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "KFP_BACKENDS_SRC": str(tmp_path / "src")},
+        timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "SOURCE is commit 0000000000000000000000000000000000000000" in done.stderr
+    assert "go.mod pins v0.0.0-20260709152847-4a3592cb2dd0" in done.stderr
+    assert not (tmp_path / "out" / "result.json").exists()
