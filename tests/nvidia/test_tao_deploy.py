@@ -14,8 +14,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from nvidia_helpers import tiny_onnx, write_spec
 
+from helpers.nvidia_data import tiny_onnx, write_spec
 from tao_kfp.routes import pyt
 
 pytestmark = pytest.mark.nvidia

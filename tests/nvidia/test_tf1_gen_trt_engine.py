@@ -22,9 +22,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from nvidia_helpers import tiny_onnx
 
 from helpers.datasets import make_class_folders
+from helpers.nvidia_data import tiny_onnx
 from tao_kfp import spec as spec_module
 from tao_kfp.steps import common, export
 from tao_kfp.steps.validate import validate_inputs

@@ -1,4 +1,4 @@
-"""Tiny datasets and spec files for the tests that run NVIDIA's TAO wheels."""
+"""Tiny datasets, spec files and an ONNX model for the tests that run NVIDIA's TAO code."""
 
 from __future__ import annotations
 
