@@ -73,7 +73,7 @@ lint: setup tools ## ruff, helm lint --strict (Helm 3 and 4), shellcheck
 	  $(HELM3) lint --strict . -f "$$values" -n "$$namespace"; \
 	  $(HELM4) lint --strict . -f "$$values" -n "$$namespace"; \
 	done
-	$(VENV)/bin/shellcheck hack/*.sh hack/kfp-server/*.sh hack/lib/*.sh images/tao-step/bin/* images/tools/entrypoint.sh
+	$(VENV)/bin/shellcheck hack/*.sh hack/kfp-server/*.sh hack/cluster/*.sh hack/lib/*.sh images/tao-step/bin/* images/tools/entrypoint.sh
 
 lint-values: setup $(HELM4) ## Check values files before helm install: duplicate keys, the chart's install checks, tao-kfp's rules (VALUES="a.yaml b.yaml")
 	@test -n "$(VALUES)" || { echo 'usage: make lint-values VALUES="my-values.yaml [more.yaml]"' >&2; exit 2; }
