@@ -5,7 +5,8 @@
 #   NAME     a folder under images/ (tools, tao-step, tao-standin); default: tools tao-step
 #            (tao-standin is the local stand-in for TAO's image, built only when named), or
 #            tao-deploy-step: images/tao-step on TAO 5's deploy image, for the engine step of
-#            the TAO 5 route (chart: images.taoDeploy)
+#            the TAO 5 route (chart: images.taoDeploy); tao-pyt and tao-pyt-deploy: the
+#            two targets of images/tao-pyt (NVIDIA's TAO PyTorch wheels, local runs only)
 #   tags     REGISTRY/NAME:VERSION
 #   VERSION  must equal Chart.yaml appVersion, the project's one version source (the images
 #            install the package hatch builds from Chart.yaml); `make images` passes it.
@@ -17,6 +18,8 @@
 #                     its command is classification_tf1, whose gen_trt_engine builds the engine)
 #   PYTHON_IMAGE      base of tools and tao-standin (default: python:3.11.13-slim-bookworm; a
 #                     plain Debian with python3 works: hack/build-base-image.sh)
+#   PYTHON312_PREFIX  a CPython 3.12 installation copied into tao-pyt* when PYTHON_IMAGE has
+#                     none (hack/tao-env.sh pyt --python prints the one make tao-env uses)
 #   STEP_PYTHON       interpreter in the TAO base for tao-step's isolated venv (default: empty =
 #                     python-build-standalone via `uv python install`, which needs the internet
 #                     or UV_PYTHON_INSTALL_MIRROR, a local copy of its release downloads)
@@ -67,12 +70,13 @@ fi
 dockerfile_of() {
   case "$1" in
     tao-deploy-step) echo images/tao-step/Dockerfile ;;
+    tao-pyt-deploy) echo images/tao-pyt/Dockerfile ;;
     *) echo "images/$1/Dockerfile" ;;
   esac
 }
 for name in "${names[@]}"; do
   if [[ ! -f "$(dockerfile_of "$name")" ]]; then
-    echo "build-images: no images/$name/Dockerfile (known: ${known[*]} tao-deploy-step)" >&2
+    echo "build-images: no images/$name/Dockerfile (known: ${known[*]} tao-deploy-step tao-pyt-deploy)" >&2
     exit 1
   fi
 done
@@ -130,6 +134,11 @@ for name in "${names[@]}"; do
   case "$name" in
     tools) if [[ -n "${PYTHON_IMAGE:-}" ]]; then args+=(--build-arg "PYTHON_IMAGE=$PYTHON_IMAGE"); fi ;;
     tao-standin) if [[ -n "${PYTHON_IMAGE:-}" ]]; then args+=(--build-arg "BASE_IMAGE=$PYTHON_IMAGE"); fi ;;
+    tao-pyt | tao-pyt-deploy)
+      args+=(--target "$([[ $name == tao-pyt ]] && echo pyt || echo deploy)")
+      if [[ -n "${PYTHON_IMAGE:-}" ]]; then args+=(--build-arg "BASE_IMAGE=$PYTHON_IMAGE"); fi
+      if [[ -n "${PYTHON312_PREFIX:-}" ]]; then args+=(--build-context "python312=$PYTHON312_PREFIX"); fi
+      ;;
     tao-step | tao-deploy-step)
       if [[ -n "${PYTHON_IMAGE:-}" ]]; then args+=(--build-arg "PYTHON_IMAGE=$PYTHON_IMAGE"); fi
       if [[ "$name" == tao-deploy-step ]]; then

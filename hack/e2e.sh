@@ -63,10 +63,30 @@ build_images() {
   podman image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "^($registry|$base)" || true
 }
 
+# NVIDIA's TAO PyTorch wheels (images/tao-pyt) from make tao-env's pins and wheelhouse: no
+# download when the wheelhouse is warm. A rebuild replaces the previous image of each tag, so
+# that one is removed (about 6 GB for tao-pyt).
+build_tao_pyt_images() {
+  local name ref old new
+  hack/tao-env.sh pyt --wheels > /dev/null
+  for name in tao-pyt tao-pyt-deploy; do
+    ref="$registry/$name:$version"
+    old="$(podman image inspect --format '{{.Id}}' "$ref" 2> /dev/null || true)"
+    WHEELHOUSE="$(hack/tao-env.sh deploy --wheels)" PYTHON_IMAGE="$base" \
+      PYTHON312_PREFIX="$(hack/tao-env.sh pyt --python)" \
+      hack/build-images.sh build "$registry" "$version" "$name"
+    new="$(podman image inspect --format '{{.Id}}' "$ref")"
+    if [[ -n "$old" && "$old" != "$new" ]]; then podman image rm "$old" > /dev/null || true; fi
+  done
+  podman image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "^$registry/tao-pyt" || true
+}
+
 phase "packages (apt)" install_packages
 phase "podman check" podman info --format '{{.Host.OCIRuntime.Name}} {{.Host.CgroupManager}}'
 phase "base image (debootstrap)" hack/build-base-image.sh "$base"
 phase "images" build_images
+phase "images (TAO PyTorch)" build_tao_pyt_images
 export E2E_REGISTRY="$registry" E2E_VERSION="$version"
 phase "chart pods" .venv/bin/pytest -m e2e tests/e2e/test_podrun.py tests/e2e/test_chart_pods.py -p no:cacheprovider "$@"
 phase "pipeline (DockerRunner)" .venv/bin/pytest -m e2e tests/e2e/test_pipeline_in_containers.py -p no:cacheprovider "$@"
+phase "TAO PyTorch in its images" .venv/bin/pytest -m e2e tests/e2e/test_tao_pyt_images.py -p no:cacheprovider "$@"

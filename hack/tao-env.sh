@@ -3,6 +3,9 @@
 #   hack/tao-env.sh pyt     nvidia-tao-pytorch 7.3.0 + what classification_pyt imports
 #   hack/tao-env.sh deploy  nvidia-tao-deploy 7.3.0 (no TensorRT; see tao-env/deploy-stand-ins)
 #   hack/tao-env.sh NAME --check   print the path; exit 3 (build nothing) when it is not built
+#   hack/tao-env.sh NAME --wheels  only fill the wheelhouse with NAME's wheels; print its path
+#   hack/tao-env.sh NAME --python  print the prefix of the Python 3.12 the envs are made from
+#                                  (images/tao-pyt copies it into a base without one)
 # Every package is pinned in tao-env/<name>.txt and installed with --no-deps, so the env is the
 # file. It lives outside the repo, keyed by a hash of that file, the build recipe and the
 # Python version: ~/.cache/tao-kfp/tao-<name>-<hash>. Wheels are kept in ~/.cache/tao-kfp/wheelhouse,
@@ -21,13 +24,17 @@ if [[ -z $python ]]; then
   done
 fi
 [[ -n $python ]] || { echo "Python 3.12 not found: nvidia-tao-pytorch 7.3.0 is a cp312 wheel. Set TAO_ENV_PYTHON." >&2; exit 2; }
+if [[ ${2:-} == --python ]]; then
+  "$python" -c 'import sys; print(sys.base_prefix)'
+  exit 0
+fi
 
 cache=${TAO_KFP_CACHE:-$HOME/.cache/tao-kfp}
 # Bump when the way an env is built changes (not for comments): it is part of the key.
 build_recipe=1
 key=$({ cat "$lock"; echo "recipe $build_recipe"; "$python" -V; } | sha256sum | cut -c1-12)
 env_dir=$cache/tao-$name-$key
-if [[ -f $env_dir/.complete ]]; then
+if [[ -f $env_dir/.complete && ${2:-} != --wheels ]]; then
   echo "$env_dir"
   exit 0
 fi
@@ -39,19 +46,25 @@ wheelhouse=$cache/wheelhouse
 mkdir -p "$wheelhouse"
 # nvidia-eff declares an old Requires-Python; without this pip silently takes a placeholder.
 pip_opts=(--quiet --no-deps --ignore-requires-python --progress-bar off)
-# Offline first: with every wheel already kept, asking PyPI about each of ~140 pins is slow.
-if ! "$python" -m pip download "${pip_opts[@]}" --no-index --find-links "$wheelhouse" \
-  -d "$wheelhouse" -r "$lock" >/dev/null 2>&1; then
-  echo "tao-env: downloading the wheels of $lock into $wheelhouse (kept; about 3 GB for pyt)" >&2
-  "$python" -m pip download "${pip_opts[@]}" --find-links "$wheelhouse" -d "$wheelhouse" -r "$lock" >&2
-fi
-# Sdists (antlr4-python3-runtime) are built to wheels here, online, so the install is offline.
-shopt -s nullglob
-sdists=("$wheelhouse"/*.tar.gz)
-if ((${#sdists[@]})); then
-  "$python" -m pip wheel --quiet --no-deps -w "$wheelhouse" "${sdists[@]}" >&2
+# A stamp per pin list: checking ~140 pins against the wheelhouse takes a minute even offline.
+wheels_stamp=$wheelhouse/.complete-$name-$key
+if [[ ! -f $wheels_stamp ]]; then
+  # Offline first: with every wheel already kept, asking PyPI about each of ~140 pins is slow.
+  if ! "$python" -m pip download "${pip_opts[@]}" --no-index --find-links "$wheelhouse" \
+    -d "$wheelhouse" -r "$lock" >/dev/null 2>&1; then
+    echo "tao-env: downloading the wheels of $lock into $wheelhouse (kept; about 3 GB for pyt)" >&2
+    "$python" -m pip download "${pip_opts[@]}" --find-links "$wheelhouse" -d "$wheelhouse" -r "$lock" >&2
+  fi
+  # Sdists (antlr4-python3-runtime) are built to wheels here, online, so the install is offline.
+  shopt -s nullglob
+  sdists=("$wheelhouse"/*.tar.gz)
+  if ((${#sdists[@]})); then
+    "$python" -m pip wheel --quiet --no-deps -w "$wheelhouse" "${sdists[@]}" >&2
+  fi
+  touch "$wheels_stamp"
 fi
 download_s=$((SECONDS - start))
+[[ ${2:-} == --wheels ]] && { echo "$wheelhouse"; exit 0; }
 
 # Built in place (a venv records its path in its scripts); .complete marks a finished build,
 # so an interrupted one is started over.

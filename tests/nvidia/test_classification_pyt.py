@@ -13,8 +13,8 @@ import time
 
 import onnx
 import pytest
-from nvidia_helpers import CLASSES, IMG_SIZE, SPLITS, make_dataset, write_spec
 
+from helpers.nvidia_data import CLASSES, IMG_SIZE, SPLITS, make_dataset, write_spec
 from tao_kfp.routes import pyt, pyt_steps
 
 pytestmark = pytest.mark.nvidia

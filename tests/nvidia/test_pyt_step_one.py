@@ -8,7 +8,7 @@ compressions, is accepted; a misspelled key fails step 1 with NVIDIA's message a
 from __future__ import annotations
 
 import pytest
-from nvidia_helpers import make_dataset
+from helpers.nvidia_data import make_dataset
 
 from helpers.pyt_runs import step_one_params
 from tao_kfp.routes import pyt, pyt_steps

@@ -9,8 +9,8 @@ rejects an unknown key or a value of the wrong type.
 from __future__ import annotations
 
 import pytest
-from nvidia_helpers import write_spec
 
+from helpers.nvidia_data import write_spec
 from tao_kfp.routes import pyt
 
 pytestmark = pytest.mark.nvidia

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import json
 
-import onnx
 import pytest
-from nvidia_helpers import write_spec
-from onnx import TensorProto, helper
 
+from helpers.nvidia_data import tiny_onnx, write_spec
 from tao_kfp.routes import pyt
 
 pytestmark = pytest.mark.nvidia
@@ -25,30 +23,11 @@ pytestmark = pytest.mark.nvidia
 STOP = "TensorRTStandInReached: tensorrt.init_libnvinfer_plugins() called"
 
 
-def _tiny_onnx(path):
-    """A 1x3x32x32 -> 1x3 model (Flatten + MatMul) standing for the exported classifier."""
-    weights = helper.make_tensor(
-        "w", TensorProto.FLOAT, [3 * 32 * 32, 3], [0.0] * (3 * 32 * 32 * 3)
-    )
-    graph = helper.make_graph(
-        [
-            helper.make_node("Flatten", ["input"], ["flat"]),
-            helper.make_node("MatMul", ["flat", "w"], ["output"]),
-        ],
-        "classifier",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [1, 3, 32, 32])],
-        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, 3])],
-        [weights],
-    )
-    onnx.save(helper.make_model(graph), str(path))
-    return path
-
-
 @pytest.fixture()
 def deploy_spec_file(tmp_path):
     spec = pyt.deploy_spec(
         results_dir=tmp_path / "results",
-        onnx_file=_tiny_onnx(tmp_path / "model.onnx"),
+        onnx_file=tiny_onnx(tmp_path / "model.onnx"),
         engine_file=tmp_path / "results" / "model.engine",
         num_classes=3,
         img_size=32,

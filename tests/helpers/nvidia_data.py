@@ -1,4 +1,4 @@
-"""Tiny datasets and spec files for the tests that run NVIDIA's TAO wheels."""
+"""Tiny datasets, spec files and an ONNX model for the tests that run NVIDIA's TAO code."""
 
 from __future__ import annotations
 
@@ -30,4 +30,27 @@ def make_dataset(root: Path, seed: int = 0) -> Path:
 def write_spec(path: Path, spec: Dict[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(spec, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def tiny_onnx(path: Path, input_name: str = "input", output_name: str = "output") -> Path:
+    """A 1x3x32x32 -> 1x3 model (Flatten + MatMul) standing for an exported classifier."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    weights = helper.make_tensor(
+        "w", TensorProto.FLOAT, [3 * IMG_SIZE * IMG_SIZE, 3], [0.0] * (3 * IMG_SIZE * IMG_SIZE * 3)
+    )
+    graph = helper.make_graph(
+        [
+            helper.make_node("Flatten", [input_name], ["flat"]),
+            helper.make_node("MatMul", ["flat", "w"], [output_name]),
+        ],
+        "classifier",
+        [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, [1, 3, IMG_SIZE, IMG_SIZE])],
+        [helper.make_tensor_value_info(output_name, TensorProto.FLOAT, [1, 3])],
+        [weights],
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(helper.make_model(graph), str(path))
     return path
