@@ -8,8 +8,8 @@ compressions, is accepted; a misspelled key fails step 1 with NVIDIA's message a
 from __future__ import annotations
 
 import pytest
-from helpers.nvidia_data import make_dataset
 
+from helpers.nvidia_data import make_dataset
 from helpers.pyt_runs import step_one_params
 from tao_kfp.routes import pyt, pyt_steps
 from tao_kfp.steps.validate import InputError
