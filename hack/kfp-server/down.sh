@@ -4,7 +4,7 @@ set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 state="$1"
-for name in scheduledworkflow apiserver seaweedfs mariadb; do
+for name in persistenceagent scheduledworkflow apiserver seaweedfs mariadb; do
   pid_file="$state/run/$name.pid"
   if [[ -f "$pid_file" ]]; then
     pid="$(cat "$pid_file")"
