@@ -26,6 +26,11 @@ phase() { # phase NAME COMMAND...: run it and remember how long it took
   return $status
 }
 report() {
+  local status=$?
+  if [[ $status != 0 && -d "$state/log" ]]; then # keep the logs of a failed run
+    rm -rf "$repo/out/e2e-kfp/log" && mkdir -p "$repo/out/e2e-kfp" && cp -r "$state/log" "$repo/out/e2e-kfp/log"
+    echo "make e2e-kfp: logs kept in out/e2e-kfp/log" >&2
+  fi
   phase down "$here/down.sh" "$state" || true
   echo "make e2e-kfp: KFP $KFP_TAG, time per phase"
   printf '  %s\n' "${times[@]}"
