@@ -87,14 +87,25 @@ kubectl wait --for condition=established --timeout=60s crd/workflows.argoproj.io
   crd/scheduledworkflows.kubeflow.org > /dev/null
 kubectl create namespace kubeflow --dry-run=client -o yaml | kubectl apply -f - > /dev/null
 # The ServiceAccount, Role and RoleBinding of each process, as kustomize renders them into
-# namespace kubeflow (RoleBinding subjects get the namespace too).
-"$repo/.venv/bin/python" - "$manifests/base/pipeline" > "$state/rbac.yaml" << 'PY'
+# namespace kubeflow (binding subjects get the namespace too); multi-user adds the processes'
+# ClusterRoles and the kubeflow-pipelines-edit/-view ClusterRoles
+# (manifests/kustomize/base/installs/multi-user).
+"$repo/.venv/bin/python" - "$manifests/base" "${KFP_MULTI_USER:-false}" > "$state/rbac.yaml" << 'PY'
 import sys, yaml
+base, multi_user = sys.argv[1], sys.argv[2] == "true"
+files = [f"{base}/pipeline/ml-pipeline-{part}-{kind}.yaml"
+         for part in ("apiserver", "scheduledworkflow", "persistenceagent")
+         for kind in ("sa", "role", "rolebinding")]
+if multi_user:
+    files += [f"{base}/installs/multi-user/{part}/cluster-role{kind}.yaml"
+              for part in ("api-service", "scheduled-workflow", "persistence-agent")
+              for kind in ("", "-binding")]
+    files.append(f"{base}/installs/multi-user/view-edit-cluster-roles.yaml")
 docs = []
-for part in ("apiserver", "scheduledworkflow", "persistenceagent"):
-    for kind in ("sa", "role", "rolebinding"):
-        doc = yaml.safe_load(open(f"{sys.argv[1]}/ml-pipeline-{part}-{kind}.yaml"))
-        doc["metadata"]["namespace"] = "kubeflow"
+for file in files:
+    for doc in yaml.safe_load_all(open(file)):
+        if doc["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+            doc["metadata"]["namespace"] = "kubeflow"
         for subject in doc.get("subjects") or []:
             subject.setdefault("namespace", "kubeflow")
         docs.append(doc)
@@ -138,6 +149,7 @@ tag_name="$(cat "$KFP_SRC/VERSION" 2> /dev/null || echo "$KFP_TAG")"
 start_apiserver() {
   as_pod apiserver ml-pipeline env \
     TAG_NAME="$tag_name" COMMIT_SHA="$KFP_COMMIT" MULTIUSER="${KFP_MULTI_USER:-false}" \
+    KUBEFLOW_USERID_HEADER=kubeflow-userid KUBEFLOW_USERID_PREFIX="" \
     OBJECTSTORECONFIG_SECURE=false OBJECTSTORECONFIG_BUCKETNAME=mlpipeline \
     OBJECTSTORECONFIG_HOST=127.0.0.1 OBJECTSTORECONFIG_PORT="$s3_port" \
     MINIO_SERVICE_SERVICE_HOST=127.0.0.1 MINIO_SERVICE_SERVICE_PORT="$s3_port" \
@@ -162,7 +174,10 @@ phase "KFP $KFP_TAG API server on 127.0.0.1:$http_port"
 
 # 2.0.5's controller takes no API server address (it creates Workflows itself, controller.go:505);
 # later ones create each run through the API server's gRPC port.
-swf_args=(--namespace=kubeflow --logtostderr=true)
+# Multi-user: both watch every namespace (their multi-user Deployment patches set NAMESPACE '').
+watch=kubeflow
+[[ "${KFP_MULTI_USER:-false}" != true ]] || watch=""
+swf_args=(--namespace="$watch" --logtostderr=true)
 if "$KFP_BIN/scheduledworkflow" --help 2>&1 | grep -q mlPipelineAPIServerName; then
   swf_args+=(--mlPipelineAPIServerName=127.0.0.1 --mlPipelineServiceGRPCPort="$grpc_port"
     --metricsPort="$(free_port)")
@@ -176,7 +191,7 @@ as_pod scheduledworkflow ml-pipeline-scheduledworkflow env CRON_SCHEDULE_TIMEZON
   "$KFP_BIN/scheduledworkflow" "${swf_args[@]}"
 if [[ -x "$KFP_BIN/persistence" ]]; then
   as_pod persistenceagent ml-pipeline-persistenceagent "$KFP_BIN/persistence" --logtostderr=true \
-    --namespace=kubeflow --ttlSecondsAfterWorkflowFinish=86400 --numWorker=2 \
+    --namespace="$watch" --ttlSecondsAfterWorkflowFinish=86400 --numWorker=2 \
     --mlPipelineAPIServerName=127.0.0.1 --mlPipelineServiceHttpPort="$http_port" \
     --mlPipelineServiceGRPCPort="$grpc_port"
 fi
