@@ -123,7 +123,8 @@ as_pod() { # as_pod NAME SERVICE_ACCOUNT COMMAND...: start COMMAND with that acc
   cp "$CLUSTER_CA" "$root/run/secrets/kubernetes.io/serviceaccount/ca.crt"
   echo kubeflow > "$root/run/secrets/kubernetes.io/serviceaccount/namespace"
   # The persistence agent's projected token (its Deployment mounts it at /var/run/secrets/kubeflow/tokens).
-  cp "$root/run/secrets/kubernetes.io/serviceaccount/token" "$root/run/secrets/kubeflow/tokens/persistenceagent-sa-token"
+  [[ "$account" != ml-pipeline-persistenceagent ]] ||
+    cp "$root/run/secrets/kubernetes.io/serviceaccount/token" "$root/run/secrets/kubeflow/tokens/persistenceagent-sa-token"
   # /var/run is /run; HOME is empty so no ~/.kube/config is read (2.0.5 client/swf.go:82-86).
   # shellcheck disable=SC2016 # $0 and $@ belong to the inner sh
   start "$name" unshare --mount --propagation private sh -c 'mount --bind "$0" /run && exec "$@"' \
