@@ -73,7 +73,7 @@ lint: setup tools ## ruff, helm lint --strict (Helm 3 and 4), shellcheck
 	  $(HELM3) lint --strict . -f "$$values" -n "$$namespace"; \
 	  $(HELM4) lint --strict . -f "$$values" -n "$$namespace"; \
 	done
-	$(VENV)/bin/shellcheck hack/*.sh hack/kfp-server/*.sh hack/lib/*.sh images/tao-step/bin/* images/tools/entrypoint.sh
+	$(VENV)/bin/shellcheck hack/*.sh hack/kfp-backends/*.sh hack/kfp-server/*.sh hack/cluster/*.sh hack/lib/*.sh images/tao-step/bin/* images/tools/entrypoint.sh
 
 lint-values: setup $(HELM4) ## Check values files before helm install: duplicate keys, the chart's install checks, tao-kfp's rules (VALUES="a.yaml b.yaml")
 	@test -n "$(VALUES)" || { echo 'usage: make lint-values VALUES="my-values.yaml [more.yaml]"' >&2; exit 2; }
@@ -94,6 +94,9 @@ e2e-cluster: setup tools ## Build Kubernetes from source (cached) and run every 
 
 kfp-backends: setup ## Run KFP's own API server, Argo compiler and driver (each backend in hack/kfp-backends/versions.txt) on the adapted packages; print the matrix
 	hack/kfp-backends/run.sh
+
+kfp-backends-controls: setup ## Negative controls: the harness must FAIL the pre-fix package (2.0.5, 2.5.0) and the unadapted one (2.0.5, 2.14.4), and pass today's
+	hack/kfp-backends/controls.sh
 
 e2e-kfp: setup ## Build KFP 2.0.5's own API server and controllers (Go modules), start them with MariaDB, SeaweedFS and a control plane, run tests/kfp_server (KFP_SOURCE_DIR=<2.17.0 tree>: 2.17.0)
 	hack/kfp-server/e2e.sh
@@ -137,4 +140,4 @@ clean-runs: ## Remove the outputs of make demo and run-local (.demo, .local-runs
 clean: clean-runs ## Remove .venv, .tools, dist and local run outputs
 	rm -rf $(VENV) $(TOOLS) dist
 
-.PHONY: help setup tools demo compile docs lint lint-values check-generated test kfp-backends test-cluster images push package kind-up kind-down clean-runs clean e2e base-image e2e-kfp tao-env test-nvidia e2e-cluster
+.PHONY: help setup tools demo compile docs lint lint-values check-generated test kfp-backends kfp-backends-controls test-cluster images push package kind-up kind-down clean-runs clean e2e base-image e2e-kfp tao-env test-nvidia e2e-cluster

@@ -16,7 +16,7 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 state="$1" bin="$2"
 kubectl=("$bin/kubectl" --kubeconfig "$state/admin.kubeconfig")
-module_dir="$(cd "$here/local-path" && go list -m -f '{{.Dir}}' github.com/rancher/local-path-provisioner)"
+module_dir="$("$here/module-dir.sh" local-path github.com/rancher/local-path-provisioner)"
 data="$state/local-path"
 mkdir -p "$data"
 

@@ -76,6 +76,12 @@ def _load_podrun():
 podrun = _load_podrun()
 
 
+def spawn(target, *args) -> threading.Thread:
+    thread = threading.Thread(target=target, args=args, daemon=True)
+    thread.start()
+    return thread
+
+
 def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -90,6 +96,7 @@ class Agent:
         self.server = self.api.configuration.host  # https://127.0.0.1:PORT
         self.ca = Path(self.api.configuration.ssl_ca_cert).read_text()
         self.started: Dict[str, threading.Thread] = {}
+        self.deleting: Dict[str, threading.Thread] = {}
         (state / "pod-logs").mkdir(parents=True, exist_ok=True)
 
     # -- the node ---------------------------------------------------------------------------------
@@ -172,30 +179,39 @@ class Agent:
     # -- pods -------------------------------------------------------------------------------------
 
     def loop(self) -> None:
-        last_beat = 0.0
+        # The heartbeat has a thread of its own and every podman call runs in a pod's thread:
+        # a podman command that waits (image store locks held by a build) must neither let the
+        # Lease expire (the node lifecycle controller would taint the node unreachable) nor stop
+        # other pods from starting.
+        spawn(self.beat)
         while True:
             try:
-                if time.time() - last_beat > HEARTBEAT_SECONDS:
-                    self.heartbeat()
-                    last_beat = time.time()
                 self.sync()
             except Exception:  # noqa: BLE001 - a kubelet keeps going after an API error
                 traceback.print_exc()
             time.sleep(1)
 
+    def beat(self) -> None:
+        while True:
+            try:
+                self.heartbeat()
+            except Exception:  # noqa: BLE001
+                traceback.print_exc()
+            time.sleep(HEARTBEAT_SECONDS)
+
     def sync(self) -> None:
-        """Starts each new Pending pod bound here; finishes deletions."""
+        """Starts each new Pending pod bound here, and each deletion, in a thread of its own."""
         pods = self.core.list_pod_for_all_namespaces(
             field_selector=f"spec.nodeName={self.node}"
         ).items
         for pod in pods:
             uid = pod.metadata.uid
             if pod.metadata.deletion_timestamp is not None:
-                self.finish_deletion(pod)
+                # retried on the next sync once the last attempt ended (an API error)
+                if uid not in self.deleting or not self.deleting[uid].is_alive():
+                    self.deleting[uid] = spawn(self.finish_deletion, pod)
             elif pod.status.phase == "Pending" and uid not in self.started:
-                thread = threading.Thread(target=self.run, args=(pod,), daemon=True)
-                self.started[uid] = thread
-                thread.start()
+                self.started[uid] = spawn(self.run, pod)
 
     def finish_deletion(self, pod) -> None:
         name, namespace = pod.metadata.name, pod.metadata.namespace

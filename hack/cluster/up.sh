@@ -120,7 +120,7 @@ start kube-scheduler "$bin/kube-scheduler" \
 # kwok fakes the kubelet of the nodes labelled type=kwok only; the suite's node agent owns the rest.
 # Its behaviour is its own "fast" stage set (kustomize/stage/fast: nodes Ready with a Lease
 # heartbeat, pods Running, Job pods Succeeded, deletions finished), read from the module.
-kwok_stages="$(cd "$here/kwok" && go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)/kustomize/stage"
+kwok_stages="$("$here/module-dir.sh" kwok sigs.k8s.io/kwok)/kustomize/stage"
 kwok_configs=()
 for stage in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
   pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do

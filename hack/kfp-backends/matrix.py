@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Prints the KFP backend matrix from the harness results and fails when a cell fails.
 
-Usage: matrix.py OUT_DIR VERSION... [--readme README.md] [--check]
+Usage: matrix.py OUT_DIR VERSION... [--readme README.md] [--check] [--expect-fail COLUMN]
 
 Reads OUT_DIR/<version>/result.json (written by harness_test.go, or by run-version.sh when the
 module proxy does not serve that KFP commit) and OUT_DIR/<version>/packages/*.render.log (what
 `tao-kfp render --kfp-version` said was lost, or why it refused). Writes OUT_DIR/matrix.md;
 with --readme, replaces the block between the README's kfp-backends markers with that table
-(--check: fail instead when the README's block differs).
+(--check: fail instead when the README's block differs). The "KFP code from" column says where
+KFP's code came from: the Go module proxy (what CI runs) or a local tree of the release commit
+(KFP_BACKENDS_SRC, never in CI). --expect-fail COLUMN (negative controls, controls.sh): succeed
+only when COLUMN failed in every row that ran.
 """
 
 import json
@@ -16,6 +19,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+PROXY = "Go module proxy (CI)"
 COLUMNS = ("upload parse", "run creation", "driver pod spec", "upstream lookups")
 BEGIN, END = "<!-- kfp-backends:begin -->", "<!-- kfp-backends:end -->"
 HERE = Path(__file__).resolve().parent
@@ -29,11 +33,23 @@ def kubeflow_release(version: str) -> str:
     return ""
 
 
+def provenance(result: dict) -> str:
+    """Where KFP's code came from, for the matrix: the proxy, or a local tree at a commit."""
+    source = result.get("source", "")
+    if "unavailable" in result:
+        return "not served by the Go module proxy"
+    if source == "proxy":
+        return PROXY
+    match = re.match(r"^local source tree at commit ([0-9a-f]{12})", source)
+    return f"tag source tree at {match.group(1)} (local, not CI)" if match else "?"
+
+
 def package_rows(out: Path, version: str):
-    """Yields (package, cells, losses, notes) for one version."""
+    """Yields (package, source, cells, losses, notes) for one version."""
     vdir = out / version
     result_file = vdir / "result.json"
     result = json.loads(result_file.read_text()) if result_file.exists() else {}
+    source = provenance(result) if result else "?"
     logs = sorted((vdir / "packages").glob("*.render.log"))
     for log in logs:
         name = log.name[: -len(".render.log")]
@@ -41,16 +57,22 @@ def package_rows(out: Path, version: str):
         lost = [line.split(": ", 1)[1] for line in said if re.match(r"^KFP [^:]+: ", line)]
         lost = [line for line in lost if line != "nothing lost" and not line.startswith("package")]
         if not (vdir / "packages" / f"{name}.yaml").exists():
-            yield name, {c: "refused" for c in COLUMNS}, [], said[-1:] if said else ["refused"]
+            yield name, source, {c: "refused" for c in COLUMNS}, [], said[-1:] or ["refused"]
             continue
         if "unavailable" in result:
             reason = result["unavailable"]
-            yield name, {c: "n/a" for c in COLUMNS}, lost, [f"KFP source not served here: {reason}"]
+            yield (
+                name,
+                source,
+                {c: "n/a" for c in COLUMNS},
+                lost,
+                [f"KFP source not served: {reason}"],
+            )
             continue
         package = result.get("packages", {}).get(name)
         if package is None:
             notes = ["harness did not run (see go-test.log)"]
-            yield name, {c: "FAIL" for c in COLUMNS}, lost, notes
+            yield name, source, {c: "FAIL" for c in COLUMNS}, lost, notes
             continue
         cells, notes = {}, []
         for column in COLUMNS:
@@ -62,37 +84,63 @@ def package_rows(out: Path, version: str):
             for item in described.get("lost") or []:
                 by_loss[re.sub(r" (map\[|\[|\d).*$", "", item)].append(task)
         lost += [f"{what} ({len(tasks)} tasks)" for what, tasks in sorted(by_loss.items())]
-        yield name, cells, lost, notes
+        yield name, source, cells, lost, notes
 
 
 def main(argv) -> int:
-    readme = check = None
+    readme = check = expect_fail = None
     if "--check" in argv:
         argv.remove("--check")
         check = True
+    if "--expect-fail" in argv:
+        i = argv.index("--expect-fail")
+        expect_fail = argv[i + 1]
+        del argv[i : i + 2]
     if "--readme" in argv:
         i = argv.index("--readme")
         readme = Path(argv[i + 1])
         del argv[i : i + 2]
     out, versions = Path(argv[0]), argv[1:]
     failed = False
+    control = []  # expect_fail: the cell of each row
+    local = {}  # versions whose KFP code came from a local tree
     lines = [
-        "| KFP backend | Kubeflow | package | " + " | ".join(COLUMNS) + " | what is lost |",
-        "|---|---|---|" + "---|" * len(COLUMNS) + "---|",
+        "| KFP backend | Kubeflow | KFP code from | package | "
+        + " | ".join(COLUMNS)
+        + " | what is lost |",
+        "|---|---|---|---|" + "---|" * len(COLUMNS) + "---|",
     ]
     details = []
     for version in versions:
-        for name, cells, lost, notes in package_rows(out, version):
+        for name, source, cells, lost, notes in package_rows(out, version):
             failed |= any(v in ("FAIL", "refused") for v in cells.values())
+            if expect_fail:
+                control.append(cells[expect_fail])
+            if source.endswith("(local, not CI)"):
+                local[version] = True
             loss = "; ".join(dict.fromkeys(lost)) or "nothing"
-            row = [version, kubeflow_release(version), name, *cells.values(), loss]
+            row = [version, kubeflow_release(version), source, name, *cells.values(), loss]
             lines.append("| " + " | ".join(row) + " |")
             details += [f"  {version} {name}: {note}" for note in notes]
+    if local:
+        lines += [
+            "",
+            f"CI proves only the rows from the Go module proxy; {', '.join(local)} ran the same "
+            "harness on a `git archive` of the release commit (`KFP_BACKENDS_SRC`, "
+            "docs/kfp-backend-harness.md) outside CI.",
+        ]
     table = "\n".join(lines) + "\n"
     print(table)
     if details:
         print("\n".join(details))
     (out / "matrix.md").write_text(table)
+    if expect_fail:
+        # n/a (KFP's code not served here) is reported, not counted, as in the matrix itself.
+        ran = [cell for cell in control if cell != "n/a"]
+        held = all(cell == "FAIL" for cell in ran)
+        verdict = "not run here (n/a)" if not ran else "holds" if held else "DOES NOT HOLD"
+        print(f"control {verdict}: {expect_fail} = {', '.join(control)}")
+        return 0 if held else 1
     if readme is not None and "| n/a |" in table:
         print(f"{readme} not updated: some versions could not run here (n/a above)")
     elif readme is not None:

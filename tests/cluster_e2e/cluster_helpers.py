@@ -83,10 +83,11 @@ class Cluster:
         review = self.auth.create_token_review({"spec": {"token": token, "audiences": [audience]}})
         return bool(review.status.authenticated)
 
-    def fresh_namespace(self, name: str) -> None:
-        """A namespace labelled for PodSecurity `restricted`, its admin role bound to the tenant."""
+    def fresh_namespace(self, name: str, labels: Optional[Dict[str, str]] = None) -> None:
+        """A namespace labelled for PodSecurity (`restricted` unless ``labels`` say otherwise),
+        its admin role bound to the tenant."""
         self.delete_namespace(name)
-        self.core.create_namespace({"metadata": {"name": name, "labels": RESTRICTED}})
+        self.core.create_namespace({"metadata": {"name": name, "labels": labels or RESTRICTED}})
         self.rbac.create_namespaced_role_binding(
             name,
             {
@@ -106,6 +107,52 @@ class Cluster:
             lambda: self.exists(self.core.read_namespaced_config_map, "kube-root-ca.crt", name),
             60,
             f"kube-root-ca.crt in {name}",
+        )
+
+    def static_claim(self, namespace: str, name: str) -> None:
+        """An admin's static hostPath volume (PV `<namespace>-<name>`, Retain) and the tenant's
+        claim bound to it, as for an existing claim; waits until the claim is Bound."""
+        folder = self.state / "static" / namespace / name
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o777)
+        pv_name = f"{namespace}-{name}"
+        self.kubectl("delete", "pv", pv_name, "--ignore-not-found", "--wait=false")
+        self.apply(
+            [
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolume",
+                    "metadata": {"name": pv_name},
+                    "spec": {
+                        "capacity": {"storage": "100Gi"},
+                        "accessModes": ["ReadWriteMany"],
+                        "persistentVolumeReclaimPolicy": "Retain",
+                        "storageClassName": "",
+                        "hostPath": {"path": str(folder), "type": "Directory"},
+                        "claimRef": {"namespace": namespace, "name": name},
+                    },
+                }
+            ]
+        )
+        claim = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": name},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "storageClassName": "",
+                "volumeName": pv_name,
+                "resources": {"requests": {"storage": "100Gi"}},
+            },
+        }
+        self.apply([claim], as_tenant=True, namespace=namespace)
+        wait_until(
+            lambda: (
+                self.core.read_namespaced_persistent_volume_claim(name, namespace).status.phase
+                == "Bound"
+            ),
+            60,
+            f"claim {namespace}/{name} bound to {pv_name}",
         )
 
     def delete_namespace(self, name: str) -> None:
@@ -150,6 +197,10 @@ class Cluster:
         ]
         for pod, log in self.pod_logs(namespace).items():
             lines.append(f"--- {pod} (last 30 lines) ---\n" + "\n".join(log.splitlines()[-30:]))
+        agent = self.state / "log" / "node-agent.log"
+        if agent.is_file() and agent.stat().st_size:
+            tail = agent.read_text().splitlines()[-20:]
+            lines.append("--- node agent (last 20 lines) ---\n" + "\n".join(tail))
         return "\n".join(lines)
 
 

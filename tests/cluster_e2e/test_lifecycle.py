@@ -27,18 +27,19 @@ SCENARIOS = sorted((ROOT / "ci").glob("*-values.yaml"))
 RELEASE = "rel"
 HELM_TIMEOUT = "5m"
 KFP_AUDIENCE = "pipelines.kubeflow.org"
-KFP_MANIFESTS_MODULE = ROOT / "hack" / "cluster" / "kfp"
 LABEL = f"app.kubernetes.io/instance={RELEASE}"
 
 
 def kfp_module_dir() -> Path:
+    """The module's source folder, downloaded and checked against its go.sum when missing."""
     out = subprocess.run(
-        ["go", "list", "-m", "-f", "{{.Dir}}", "github.com/kubeflow/pipelines"],
-        cwd=KFP_MANIFESTS_MODULE,
+        [str(ROOT / "hack" / "cluster" / "module-dir.sh"), "kfp", "github.com/kubeflow/pipelines"],
         capture_output=True,
         text=True,
-        check=True,
+        check=False,
     )
+    if out.returncode != 0:
+        pytest.fail(f"KFP's manifests module: {out.stderr}", pytrace=False)
     return Path(out.stdout.strip())
 
 
@@ -110,8 +111,8 @@ CLUSTER_KINDS = [
 class Scenario:
     """One ci/ scenario: its namespace prepared by the admin, the KFP double, the helm calls."""
 
-    def __init__(self, cluster: Cluster, values_file: Path, tmp: Path):
-        self.cluster, self.values_file, self.tmp = cluster, values_file, tmp
+    def __init__(self, cluster: Cluster, values_file: Path, tmp: Path, chart: Path = ROOT):
+        self.cluster, self.values_file, self.tmp, self.chart = cluster, values_file, tmp, chart
         self.name = values_file.stem
         self.namespace = scenario_namespace(values_file)
         self.values = yaml.safe_load(values_file.read_text()) or {}
@@ -181,7 +182,8 @@ class Scenario:
                 ]
             )
         if workspace.get("mode") == "existingClaim":
-            self.existing_claim(workspace["existingClaim"])
+            # Scenario 03: the admin's static volume and the user's claim bound to it.
+            c.static_claim(self.namespace, workspace["existingClaim"])
         ngc = self.values.get("ngc", {})
         user_secrets = []
         if ngc.get("existingSecret"):
@@ -207,43 +209,6 @@ class Scenario:
         if user_secrets:
             c.apply(user_secrets, as_tenant=True, namespace=self.namespace)
 
-    def existing_claim(self, name: str) -> None:
-        """Scenario 03: the admin's static volume and the user's claim bound to it."""
-        folder = self.cluster.state / "static" / name
-        folder.mkdir(parents=True, exist_ok=True)
-        folder.chmod(0o777)
-        pv_name = f"{self.namespace}-{name}"
-        self.cluster.kubectl("delete", "pv", pv_name, "--ignore-not-found", "--wait=false")
-        self.cluster.apply(
-            [
-                {
-                    "apiVersion": "v1",
-                    "kind": "PersistentVolume",
-                    "metadata": {"name": pv_name},
-                    "spec": {
-                        "capacity": {"storage": "100Gi"},
-                        "accessModes": ["ReadWriteMany"],
-                        "persistentVolumeReclaimPolicy": "Retain",
-                        "storageClassName": "",
-                        "hostPath": {"path": str(folder), "type": "Directory"},
-                        "claimRef": {"namespace": self.namespace, "name": name},
-                    },
-                }
-            ]
-        )
-        claim = {
-            "apiVersion": "v1",
-            "kind": "PersistentVolumeClaim",
-            "metadata": {"name": name},
-            "spec": {
-                "accessModes": ["ReadWriteMany"],
-                "storageClassName": "",
-                "volumeName": pv_name,
-                "resources": {"requests": {"storage": "100Gi"}},
-            },
-        }
-        self.cluster.apply([claim], as_tenant=True, namespace=self.namespace)
-
     # -- helm as the tenant ------------------------------------------------------------------
 
     def helm(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -265,11 +230,13 @@ class Scenario:
             )
         return result
 
-    def install(self, action: str = "install", *extra: str) -> subprocess.CompletedProcess:
+    def install(
+        self, action: str = "install", *extra: str, check: bool = True
+    ) -> subprocess.CompletedProcess:
         return self.helm(
             action,
             RELEASE,
-            str(ROOT),
+            str(self.chart),
             "-f",
             str(self.values_file),
             "-f",
@@ -277,18 +244,22 @@ class Scenario:
             "--timeout",
             HELM_TIMEOUT,
             *extra,
+            check=check,
         )
+
+    def template(self) -> List[dict]:
+        """What Helm renders for the scenario (hooks and test pods included)."""
+        values = ["-f", str(self.values_file), "-f", str(self.overrides)]
+        out = self.helm("template", RELEASE, str(self.chart), *values)
+        return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
 
     # -- checks -------------------------------------------------------------------------------
 
     def pod_templates_admitted(self) -> None:
         """Every pod the chart makes (Job/DaemonSet templates, test pods) passes a server-side
         dry run in the namespace, as the tenant: PodSecurity `restricted` enforced."""
-        out = self.helm(
-            "template", RELEASE, str(ROOT), "-f", str(self.values_file), "-f", str(self.overrides)
-        )
         pods = []
-        for doc in yaml.safe_load_all(out.stdout):
+        for doc in self.template():
             if not doc or doc["kind"] not in ("Job", "DaemonSet", "Pod"):
                 continue
             template = doc if doc["kind"] == "Pod" else doc["spec"]["template"]

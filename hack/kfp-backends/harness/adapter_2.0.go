@@ -34,8 +34,8 @@ func createRun(tmpl template.Template, params map[string]*structpb.Value) ([]byt
 }
 
 // driverPodSpec: cmd/driver/main.go parses --container and --kubernetes_config with
-// jsonpb.UnmarshalString (strict), then driver.Container builds the pod spec patch with
-// initPodSpecPatch and extendPodSpecPatch (2.0.5 driver.go:334-347).
+// jsonpb.UnmarshalString (strict; 2.0.5 main.go:120,135; 2.2.0 :123,138), then driver.Container
+// builds the pod spec patch with initPodSpecPatch and extendPodSpecPatch.
 func driverPodSpec(containerJSON, k8sJSON string, component *pipelinespec.ComponentSpec, task *pipelinespec.PipelineTaskSpec, in *pipelinespec.ExecutorInput) (*k8score.PodSpec, error) {
 	container := &pipelinespec.PipelineDeploymentConfig_PipelineContainerSpec{}
 	if err := jsonpb.UnmarshalString(containerJSON, container); err != nil {
@@ -55,8 +55,15 @@ func driverPodSpec(containerJSON, k8sJSON string, component *pipelinespec.Compon
 	return pod, nil
 }
 
-// recordedTaskName: before 2.14 the driver records a task under taskInfo.name
-// (2.0.5 driver.go:269, metadata/client.go:500-501) and resolves producers by task key.
+// driverPodSpecAdminDefaults: these backends have no admin default run-as user or group.
+func driverPodSpecAdminDefaults(string, string, *pipelinespec.ComponentSpec, *pipelinespec.PipelineTaskSpec, *pipelinespec.ExecutorInput) (*k8score.PodSpec, error) {
+	return nil, nil
+}
+
+// recordedTaskName: before 2.14 the driver records a task under taskInfo.name (2.0.5
+// driver.go:271, metadata/client.go:501; 2.2.0 driver.go:282, client.go:535) and resolves
+// producers by task key: "cannot find producer task" (2.0.5 driver.go:971-973; 2.2.0
+// :1122-1124).
 func recordedTaskName(key string, task *pipelinespec.PipelineTaskSpec) string {
 	return task.GetTaskInfo().GetName()
 }

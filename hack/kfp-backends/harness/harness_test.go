@@ -35,6 +35,10 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// adminRunAsID is the default run-as user and group the admin-defaults probe sets in the
+// driver's options (2.16+), different from any the package asks for.
+const adminRunAsID int64 = 4242
+
 // numGPUsRun is the num_gpus run parameter the harness creates runs with: train and retrain
 // must get exactly this many GPUs.
 const numGPUsRun = "2"
@@ -55,7 +59,10 @@ type harnessPackage struct {
 }
 
 type harnessResult struct {
-	Version  string                     `json:"version"`
+	Version string `json:"version"`
+	// Source: "proxy" (the Go module proxy, checksum-pinned by go.sum) or "local source tree at
+	// commit X (tag V)" (KFP_BACKENDS_SRC, run-version.sh).
+	Source   string                     `json:"source"`
 	Packages map[string]*harnessPackage `json:"packages"`
 }
 
@@ -81,7 +88,7 @@ func TestTaoKfpBackend(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no packages in %s", pkgDir)
 	}
-	result := harnessResult{Version: version, Packages: map[string]*harnessPackage{}}
+	result := harnessResult{Version: version, Source: os.Getenv("TAOKFP_SOURCE"), Packages: map[string]*harnessPackage{}}
 	for _, file := range files {
 		name := strings.TrimSuffix(filepath.Base(file), ".yaml")
 		p := &harnessPackage{Columns: map[string]*harnessColumn{}, Tasks: map[string]*harnessTask{}}
@@ -181,6 +188,12 @@ func runPackage(t *testing.T, p *harnessPackage, file, podDir, workflowFile stri
 			continue
 		}
 		p.Tasks[key] = describePod(p, key, pod, string(executor.Container), k8sJSON)
+		// The same task where an admin set the driver's default run-as user and group.
+		if admin, err := driverPodSpecAdminDefaults(string(given), k8sJSON, component, task, executorInput); err != nil {
+			p.fail(colDriver, "task %s with admin run-as defaults: %v", key, err)
+		} else if admin != nil {
+			describeAdminDefaults(p.Tasks[key], pod, admin)
+		}
 		out := map[string]interface{}{
 			"apiVersion": "v1",
 			"kind":       "Pod",
@@ -430,6 +443,19 @@ func describePod(p *harnessPackage, key string, pod *k8score.PodSpec, containerJ
 		}
 	}
 	return task
+}
+
+// describeAdminDefaults: where the package sets runAsUser and the admin set a default, which
+// one the pod gets (the driver keeps the admin's and only logs a warning from 2.16).
+func describeAdminDefaults(task *harnessTask, pod, admin *k8score.PodSpec) {
+	ours := pod.Containers[0].SecurityContext
+	if ours == nil || ours.RunAsUser == nil {
+		return
+	}
+	got := admin.Containers[0].SecurityContext
+	if got != nil && got.RunAsUser != nil && *got.RunAsUser != *ours.RunAsUser {
+		task.Lost = append(task.Lost, fmt.Sprintf("securityContext not applied when the admin sets a default run-as user/group [pod runAsUser %d, ours %d]", *got.RunAsUser, *ours.RunAsUser))
+	}
 }
 
 func derefInt64(v *int64) int64 {
