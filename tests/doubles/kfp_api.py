@@ -463,9 +463,11 @@ class FakeKfpApi:
     def _duplicate_status(self) -> int:
         return 500 if self.legacy_duplicates else 409
 
-    def start_scheduled_run(self, recurring_run_id: str) -> str:
-        """What the ScheduledWorkflow controller does at a cron tick: a RUNNING run whose
-        Workflow is owned by the recurring run. Returns the run id."""
+    def start_scheduled_run(self, recurring_run_id: str, state: Optional[str] = "RUNNING") -> str:
+        """What the ScheduledWorkflow controller does at a cron tick: a run whose Workflow is
+        owned by the recurring run. ``state`` None: no state in the answer, as KFP 2.0.5 reports
+        a run before Argo gives its Workflow a phase (seen on the real server, make e2e-kfp).
+        Returns the run id."""
         with self._lock:
             recurring = self.state.recurring_runs[recurring_run_id]
             run_id = str(uuid.uuid4())
@@ -474,10 +476,11 @@ class FakeKfpApi:
                 "display_name": f"{recurring['display_name']} scheduled",
                 "experiment_id": recurring.get("experiment_id"),
                 "recurring_run_id": recurring_run_id,
-                "state": "RUNNING",
                 "created_at": _now(),
                 "_order": next(self._clock),
             }
+            if state is not None:
+                self.state.runs[run_id]["state"] = state
             self.state.workflows[run_id] = recurring_run_id
             return run_id
 

@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import tempfile
 import time
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, List
 
 import pytest
 import requests
-
-from tao_kfp.upload import version_name_for
 
 from .conftest import PACKAGE, TAO_KFP
 
@@ -22,6 +23,20 @@ pytestmark = pytest.mark.kfp_server
 
 PREFIX = "0.0.0-e2e"
 RUN_PARAMS = {"dataset_path": "/workspace/e2e-dataset", "epochs": 3}
+
+
+def _version_name(kfp_server, package: Path) -> str:
+    """The version name the uploader gives ``package`` on this server (adapted to its release)."""
+    from tao_kfp.package import read_package
+    from tao_kfp.upload.command import _package_for_server
+
+    text, docs = read_package(package)
+    inputs = SimpleNamespace(
+        package_docs=docs, package_text=text, stated_backend=None, version_prefix=PREFIX
+    )
+    reported = (kfp_server.env["KFP_TAG_NAME"], kfp_server.env["KFP_COMMIT"])
+    with tempfile.TemporaryDirectory() as scratch:
+        return _package_for_server(inputs, reported, Path(scratch))[0]
 
 
 def _eventually(what: str, probe: Callable[[], Any], seconds: float = 90.0) -> Any:
@@ -61,23 +76,42 @@ def _workflows(custom_objects, selector: str) -> List[dict]:
     return listed["items"]
 
 
+# What each release's healthz answers (v2beta1, v1beta1); main.go of each tag.
+HEALTHZ_FIELDS = {
+    "2.0.5": ({"commit_sha", "tag_name", "multi_user"}, {"commit_sha", "tag_name", "multi_user"}),
+    "2.17.0": (
+        {"commit_sha", "tag_name", "multi_user", "pipeline_store"},
+        {"commit_sha", "tag_name", "multi_user"},
+    ),
+}
+
+
 def test_healthz_reports_what_the_adapt_path_reads(kfp_server):
     from tao_kfp.upload.command import _choose_backend
 
-    for api in ("v2beta1", "v1beta1"):
+    expected = HEALTHZ_FIELDS.get(kfp_server.env["KFP_TAG"])
+    assert expected, f"add what KFP {kfp_server.env['KFP_TAG']}'s healthz answers to HEALTHZ_FIELDS"
+    for api, fields in zip(("v2beta1", "v1beta1"), expected):
         answer = requests.get(f"{kfp_server.host}/apis/{api}/healthz", timeout=10).json()
-        assert answer["tag_name"] == kfp_server.env["KFP_TAG"], answer
-        assert answer["multi_user"] is (kfp_server.env["KFP_MULTI_USER"] == "true"), answer
+        assert answer.keys() == fields, (api, answer)
+        # As the release image sets them (hack/kfp-server/up.sh: TAG_NAME, COMMIT_SHA).
+        assert answer["tag_name"] == kfp_server.env["KFP_TAG_NAME"], answer
         assert answer["commit_sha"] == kfp_server.env["KFP_COMMIT"], answer
-    assert answer.keys() >= {"commit_sha", "tag_name", "multi_user"}
-    assert str(_choose_backend(answer["tag_name"], None)) == kfp_server.env["KFP_TAG"]
+        assert answer["multi_user"] is (kfp_server.env["KFP_MULTI_USER"] == "true"), answer
+        backend = _choose_backend((answer["tag_name"], answer["commit_sha"]), None)
+        assert str(backend) == kfp_server.env["KFP_TAG"]
+    # A build without the release's build arguments says "unknown": the commit still decides.
+    assert (
+        str(_choose_backend(("unknown", kfp_server.env["KFP_COMMIT"]), None))
+        == kfp_server.env["KFP_TAG"]
+    )
 
 
 def test_first_upload_then_rerun_then_changed_package(kfp_server, client, name, changed_package):
     first = kfp_server.upload(
         "--package", str(PACKAGE), "--pipeline-name", name, "--version-prefix", PREFIX
     )
-    ours = version_name_for(PREFIX, PACKAGE.read_text())
+    ours = _version_name(kfp_server, PACKAGE)
     [pipeline] = _pipelines(client, name)
     # The upload call stores the package as a first version named after the pipeline.
     assert _versions(client, pipeline.pipeline_id) == sorted([name, ours]), first.stdout
@@ -91,7 +125,7 @@ def test_first_upload_then_rerun_then_changed_package(kfp_server, client, name, 
     kfp_server.upload(
         "--package", str(changed_package), "--pipeline-name", name, "--version-prefix", PREFIX
     )
-    changed = version_name_for(PREFIX, changed_package.read_text())
+    changed = _version_name(kfp_server, changed_package)
     assert re.fullmatch(rf"{re.escape(PREFIX)}-[0-9a-f]{{10}}", changed)
     assert _versions(client, pipeline.pipeline_id) == sorted([name, ours, changed])
     assert len(_pipelines(client, name)) == 1
@@ -124,7 +158,7 @@ def test_two_racing_uploads_leave_no_duplicate(kfp_server, client, name):
 
     assert [racer.returncode for racer in racers] == [0, 0], outputs
     [pipeline] = _pipelines(client, name)
-    ours = version_name_for(PREFIX, PACKAGE.read_text())
+    ours = _version_name(kfp_server, PACKAGE)
     assert _versions(client, pipeline.pipeline_id) == sorted([name, ours]), outputs
 
 
@@ -177,8 +211,9 @@ def test_an_out_of_range_cron_is_refused_before_anything_is_uploaded(kfp_server,
 
     # The server refuses it only at recurring-run creation, after the upload: the uploader
     # must check the ranges first.
+    output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert _pipelines(client, name) == [], "a refused cron must leave nothing uploaded"
+    assert _pipelines(client, name) == [], f"a refused cron must leave nothing uploaded:\n{output}"
 
 
 def test_a_run_parameter_of_the_wrong_type_is_refused_before_anything_is_uploaded(
@@ -189,9 +224,20 @@ def test_a_run_parameter_of_the_wrong_type_is_refused_before_anything_is_uploade
         "--run-first", "--run-params", json.dumps({**RUN_PARAMS, "epochs": "three"}), check=False,
     )  # fmt: skip
 
+    output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert "'epochs' must be an integer" in result.stdout + result.stderr
-    assert _pipelines(client, name) == []
+    assert _pipelines(client, name) == [], f"a refused run must leave nothing uploaded:\n{output}"
+    assert "'epochs' must be an integer" in output
+
+
+def _finish(custom_objects, workflows: List[dict]) -> None:
+    """Marks Workflows Succeeded, as Argo's controller would (none runs here)."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    for workflow in workflows:
+        custom_objects.patch_namespaced_custom_object(
+            "argoproj.io", "v1alpha1", "kubeflow", "workflows", workflow["metadata"]["name"],
+            {"status": {"phase": "Succeeded", "startedAt": now, "finishedAt": now}},
+        )  # fmt: skip
 
 
 def test_moving_the_schedule_keeps_the_workflow_the_old_schedule_started(
@@ -207,14 +253,51 @@ def test_moving_the_schedule_keeps_the_workflow_the_old_schedule_started(
         "a Workflow started by the first schedule",
         lambda: _owned_by(_workflows(custom_objects, ""), old.recurring_run_id),
     )
+    if kfp_server.release < (2, 16, 0):
+        # The safe sequence reads the schedule's runs from the API; the persistence agent
+        # reports the controller's Workflows there.
+        _eventually(
+            "the old schedule's run in the API",
+            lambda: [
+                r
+                for r in client.list_runs(experiment_id=experiment.experiment_id).runs or []
+                if r.recurring_run_id == old.recurring_run_id
+            ],  # fmt: skip
+        )
 
-    kfp_server.upload(
+    moved = kfp_server.upload(
         "--package", str(changed_package), "--recurring-cron", "*/5 * * * * *", *common
     )
-    [new] = client.list_recurring_runs(experiment_id=experiment.experiment_id).recurring_runs
+    recurring = client.list_recurring_runs(experiment_id=experiment.experiment_id).recurring_runs
+    [new] = [r for r in recurring if r.status == "ENABLED"]
     assert new.recurring_run_id != old.recurring_run_id
 
     time.sleep(15)  # the garbage collector acts within seconds of the owner's deletion
     names = {w["metadata"]["name"] for w in _workflows(custom_objects, "")}
     lost = [w["metadata"]["name"] for w in started if w["metadata"]["name"] not in names]
-    assert not lost, f"the old schedule's Workflows {lost} were deleted with it (issue 15)"
+    assert not lost, f"the old schedule's Workflows {lost} were deleted with it"
+
+    left = {r.recurring_run_id: r.status for r in client.list_recurring_runs(
+        experiment_id=experiment.experiment_id).recurring_runs}  # fmt: skip
+    if kfp_server.release >= (2, 16, 0):
+        # Deleted with propagation_policy ORPHAN: the Workflows lose their owner and stay.
+        assert left == {new.recurring_run_id: "ENABLED"}, moved.stdout
+        return
+    # Before 2.16: disabled, kept while its run is going, deleted by the next upload after.
+    assert left == {old.recurring_run_id: "DISABLED", new.recurring_run_id: "ENABLED"}, moved.stdout
+    assert "disabled, not deleted" in moved.stdout
+    _finish(custom_objects, _owned_by(_workflows(custom_objects, ""), old.recurring_run_id))
+    _eventually(
+        "the old schedule's runs reported finished",
+        lambda: all(
+            r.state == "SUCCEEDED"
+            for r in client.list_runs(experiment_id=experiment.experiment_id).runs or []
+            if r.recurring_run_id == old.recurring_run_id
+        ),  # fmt: skip
+    )
+    again = kfp_server.upload(
+        "--package", str(changed_package), "--recurring-cron", "*/5 * * * * *", *common
+    )
+    left = [r.recurring_run_id for r in client.list_recurring_runs(
+        experiment_id=experiment.experiment_id).recurring_runs]  # fmt: skip
+    assert left == [new.recurring_run_id], again.stdout

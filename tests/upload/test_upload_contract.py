@@ -129,18 +129,6 @@ def test_a_create_whose_answer_was_lost_is_found_not_repeated(kfp_api, toy_packa
     assert len(posts(kfp_api, "/pipelines/upload")) == 1
 
 
-def test_a_name_differing_only_in_case_is_reported_as_such(kfp_api, toy_packages, capsys):
-    package, _ = toy_packages
-    kfp_api.add_pipeline(NAME.upper(), package.read_text())
-
-    assert upload(kfp_api.url, package) == 1
-
-    err = capsys.readouterr().err
-    assert f"'{NAME}' clashes with the existing pipeline '{NAME.upper()}'" in err
-    assert "case-insensitively" in err
-    assert posts(kfp_api, "/pipelines/upload") == []
-
-
 # -- the double validates uploads as the real server does ------------------------------------
 
 

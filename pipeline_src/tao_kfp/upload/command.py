@@ -156,13 +156,12 @@ def run_with_policy(args: argparse.Namespace, policy: RetryPolicy) -> int:
         stage.reading = "the inputs (--package, --config, --token-path, --ca-bundle)"
         try:
             inputs = check_inputs(args)
-        except UploadError as error:
-            return _report(args, error, status=2)
-        stage.reading = None
-        try:
+            stage.reading = None
             _run(args, inputs, policy)
         except UploadError as error:
-            return _report(args, error, status=1)
+            # One handler: the deadline's signal may land between two statements, and the
+            # stage it names (still reading: nothing sent) is what decides the status.
+            return _report(args, error, status=2 if stage.reading else 1)
     return 0
 
 

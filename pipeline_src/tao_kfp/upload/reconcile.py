@@ -180,7 +180,9 @@ def ensure_recurring_run(
 # 2.16.0 (backend/api/v2beta1/recurring_run.proto). Each run's Workflow has an owner reference to
 # the ScheduledWorkflow, so a plain delete lets the garbage collector delete runs in flight.
 ORPHAN_DELETE_FROM = (2, 16, 0)
-_ACTIVE_RUN_STATES = {"PENDING", "RUNNING", "PAUSED", "CANCELING", "RUNTIME_STATE_UNSPECIFIED"}
+# A run counts as going unless it has ended: KFP 2.0.5 reports no state at all (the API omits
+# RUNTIME_STATE_UNSPECIFIED) until Argo's controller gives its Workflow a phase.
+_ENDED_RUN_STATES = {"SUCCEEDED", "SKIPPED", "FAILED", "CANCELED"}
 
 
 def remove_recurring_runs(
@@ -219,7 +221,7 @@ def remove_recurring_runs(
                 page_size=1000,
             ).runs
             or []
-            if run.recurring_run_id == rid and (run.state or "") in _ACTIVE_RUN_STATES
+            if run.recurring_run_id == rid and run.state not in _ENDED_RUN_STATES
         ]
         if active:
             print(

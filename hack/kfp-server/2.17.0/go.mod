@@ -3,7 +3,7 @@
 // kubernetes_platform modules with ./api and ./kubernetes_platform; replace directives of a
 // dependency are ignored, so this module replaces both with the same commit as the root.
 // KFP 2.17.0 = commit 4a3592cb2dd0a91a4652ab93893ec8beda1f3158.
-module github.com/tao-kfp/hack/kfp-server
+module github.com/tao-kfp/hack/kfp-server/2.17.0
 
 go 1.26
 

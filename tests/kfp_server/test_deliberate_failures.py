@@ -1,0 +1,64 @@
+"""Each of the uploader's fixes is needed against KFP's own server: without it, the suite fails.
+
+Runs a test of this suite again with the uploader as it was before one fix
+(pre_fix_upload.py) and requires that test to fail, for the reason the real server gives.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from .conftest import REPO
+
+pytestmark = pytest.mark.kfp_server
+
+MODULE = "tests/kfp_server/test_upload_real_server.py"
+
+CASES = {
+    # Deleting the old recurring run with default options: the garbage collector deletes the
+    # Workflow it owns (2.0.5 also ignores propagation_policy, test_api_contract.py).
+    "schedule-delete": (
+        "test_moving_the_schedule_keeps_the_workflow_the_old_schedule_started",
+        "were deleted with it",
+    ),
+    # "61 3 * * *" reaches the server, which refuses it (robfig/cron) after the upload.
+    "cron-ranges": (
+        "test_an_out_of_range_cron_is_refused_before_anything_is_uploaded",
+        "above maximum (59)",
+    ),
+    # "epochs": "three" reaches the server, which refuses the run after the upload.
+    "run-param-types": (
+        "test_a_run_parameter_of_the_wrong_type_is_refused_before_anything_is_uploaded",
+        "input parameter epochs requires type",
+    ),
+}
+
+
+@pytest.mark.parametrize("fix", sorted(CASES))
+def test_the_suite_fails_without_the_fix(kfp_server, fix):
+    test, reason = CASES[fix]
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-m",
+            "kfp_server",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            f"{MODULE}::{test}",
+        ],  # fmt: skip
+        env={**os.environ, "KFP_E2E_PRE_FIX": fix},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    summary = result.stdout.strip().splitlines()[-1:]
+    assert result.returncode == 1 and summary and "1 failed" in summary[0], result.stdout
+    assert reason in result.stdout, result.stdout
