@@ -57,7 +57,7 @@ demo: setup ## Run the whole pipeline on this machine's CPU (digits dataset) and
 	$(VENV)/bin/tao-kfp run-local --output .demo
 
 ##@ Development
-compile: setup ## Recompile files/pipelines/tao-classification.yaml from pipeline_src/
+compile: setup ## Recompile every route's package in files/pipelines/ from pipeline_src/
 	$(VENV)/bin/tao-kfp compile
 
 docs: tools ## Regenerate the README values table from the @param comments in values.yaml
@@ -108,6 +108,9 @@ tao-env: ## Build (once) the pinned Python 3.12 envs with NVIDIA's nvidia-tao-py
 	@echo "TAO_PYT_ENV=$(TAO_PYT_ENV)"
 	@echo "TAO_DEPLOY_ENV=$(TAO_DEPLOY_ENV)"
 
+demo-tao: setup tao-env ## Run the PyTorch route (tao.version 6) with NVIDIA's own TAO code on this CPU; tao-deploy stops at its first TensorRT call
+	TAO_PYT_ENV=$(TAO_PYT_ENV) TAO_DEPLOY_ENV=$(TAO_DEPLOY_ENV) $(VENV)/bin/tao-kfp run-local --tao-version 6 --output .demo-tao
+
 test-nvidia: setup tao-env ## Run NVIDIA's TAO PyTorch code on the CPU: every classification_pyt step, tao-deploy up to TensorRT
 	TAO_KFP_REQUIRE_NVIDIA=1 $(VENV)/bin/pytest -m nvidia tests/nvidia
 
@@ -134,10 +137,10 @@ kind-up: tools ## Create a kind cluster with standalone KFP and install the char
 kind-down: ## Delete the kind cluster
 	hack/kind-down.sh
 
-clean-runs: ## Remove the outputs of make demo and run-local (.demo, .local-runs); keeps .venv
-	rm -rf .demo .local-runs
+clean-runs: ## Remove the outputs of make demo, demo-tao and run-local (.demo, .demo-tao, .local-runs); keeps .venv
+	rm -rf .demo .demo-tao .local-runs
 
 clean: clean-runs ## Remove .venv, .tools, dist and local run outputs
 	rm -rf $(VENV) $(TOOLS) dist
 
-.PHONY: help setup tools demo compile docs lint lint-values check-generated test kfp-backends kfp-backends-controls test-cluster images push package kind-up kind-down clean-runs clean e2e base-image e2e-kfp tao-env test-nvidia e2e-cluster
+.PHONY: help setup tools demo compile docs lint lint-values check-generated test kfp-backends kfp-backends-controls test-cluster images push package kind-up kind-down clean-runs clean e2e base-image e2e-kfp tao-env test-nvidia e2e-cluster demo-tao

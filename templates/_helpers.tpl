@@ -152,7 +152,7 @@ checkov.io/skip3: CKV_K8S_40=runs as workspace.uid so workspace files stay writa
 {{/* Arguments of `tao-kfp upload` that identify the KFP API and this release's pipeline version (shared by the upload Job and its helm test). */}}
 {{- define "tao-kfp.uploadArgs" -}}
 - upload
-- --package=/etc/tao-kfp/pipeline/tao-classification.yaml
+- {{ printf "--package=/etc/tao-kfp/pipeline/%s" (include "tao-kfp.pipelinePackage" . | base) | quote }}
 - --config=/etc/tao-kfp/env/environment.yaml
 - {{ printf "--host=%v" (.Values.kfp.host) | quote }}
 - {{ printf "--pipeline-name=%v" (.Values.upload.pipelineName | default (include "tao-kfp.fullname" .)) | quote }}
@@ -402,4 +402,11 @@ spec:
             {{- include "tao-kfp.kfpVolumeMounts" $ctx | nindent 12 }}
       volumes:
         {{- include "tao-kfp.kfpVolumes" $ctx | nindent 8 }}
+{{- end }}
+
+{{/* The compiled pipeline of tao.version's route, relative to the chart (tao_kfp.routes: Route.package;
+tests/chart/test_chart_routes.py holds this map to the registry). */}}
+{{- define "tao-kfp.pipelinePackage" -}}
+{{- $packages := dict "3" "files/pipelines/tao-classification.yaml" "5" "files/pipelines/tao-classification.yaml" "6" "files/pipelines/tao-classification-pyt.yaml" }}
+{{- get $packages (.Values.tao.version | toString) }}
 {{- end }}

@@ -17,8 +17,9 @@ the upload) share their case lists with it in tests/chart/test_rule_parity.py.
 {{/* Files the chart ships (written by `make compile` and the spec module). */}}
 {{- define "tao-kfp.validate.files" -}}
 {{- $errors := list }}
-{{- if and .Values.upload.enabled (not (.Files.Get "files/pipelines/tao-classification.yaml")) }}
-{{- $errors = append $errors "files/pipelines/tao-classification.yaml is missing from the chart: run `make compile` in the chart source before `helm install`/`helm package` (or set upload.enabled=false)" }}
+{{- $package := include "tao-kfp.pipelinePackage" . }}
+{{- if and .Values.upload.enabled $package (not (.Files.Get $package)) }}
+{{- $errors = append $errors (printf "%s is missing from the chart (the pipeline of tao.version %v): run `make compile` in the chart source before `helm install`/`helm package` (or set upload.enabled=false)" $package .Values.tao.version) }}
 {{- end }}
 {{- if and .Values.workspace.init.enabled (not (.Files.Get "files/specs/classification_spec.cfg")) }}
 {{- $errors = append $errors "files/specs/classification_spec.cfg is missing from the chart: the workspace init Job renders the TAO spec from it; restore it from the chart source (or set workspace.init.enabled=false)" }}
@@ -159,7 +160,7 @@ the last path segment of any word of the command; the CPU stand-in's --tao-versi
 {{- range $words }}
 {{- $names = append $names (regexReplaceAll "^.*/" . "") }}
 {{- end }}
-{{- $commands := dict "3" "classification" "5" "classification_tf1" }}
+{{- $commands := dict "3" "classification" "5" "classification_tf1" "6" "classification_pyt" }}
 {{- range $other, $command := $commands }}
 {{- if and (has $command $names) (ne $other $version) }}
 {{- $errors = append $errors (printf "tao.entrypoint %q is TAO %s's command but tao.version is %s: set tao.version=%s, or tao.entrypoint=%s%s" $t.entrypoint $other $version $other (get $commands $version) (ternary " (5.0 writes .hdf5 checkpoints; a mismatch crashes prune)" "" (eq $version "5"))) }}
@@ -260,11 +261,11 @@ explicit opt-in kfp.customClusterRole=true, and cluster-wide admin roles are ref
 
 {{/* upload.runParams fit the shipped pipeline's declared inputs (names, types, required ones): the same rules as
 the upload's run-parameter check, which checks again in the upload Job before any API call; here the chart reads
-the compiled pipeline it ships (files/pipelines/tao-classification.yaml). */}}
+the compiled pipeline it uploads (tao.version's route's, tao-kfp.pipelinePackage). */}}
 {{- define "tao-kfp.validate.runParams" -}}
 {{- $errors := list }}
 {{- $u := .Values.upload }}
-{{- $text := .Files.Get "files/pipelines/tao-classification.yaml" }}
+{{- $text := .Files.Get (include "tao-kfp.pipelinePackage" .) }}
 {{- if and $u.enabled $text (or $u.runParams $u.runFirst $u.recurringCron) }}
 {{- /* The package is the pipeline spec, then "---", then the platform spec. */}}
 {{- $spec := splitList "\n---\n" $text | first | fromYaml }}

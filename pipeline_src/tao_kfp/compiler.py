@@ -1,7 +1,8 @@
-"""``tao-kfp compile``: compile the pipeline to files/pipelines, or check the file is in sync.
+"""``tao-kfp compile``: compile each route's pipeline into files/pipelines, or check it is in sync.
 
-The committed ``files/pipelines/tao-classification.yaml`` is what the chart ships and uploads;
-it is compiled from the default :class:`~tao_kfp.environment.EnvironmentConfig`.
+Each route (tao_kfp.routes) ships one compiled package, ``files/<route.package>``, which the
+chart uploads when ``tao.version`` selects that route. It is compiled from the default
+:class:`~tao_kfp.environment.EnvironmentConfig` with the route's first ``tao.version``.
 """
 
 from __future__ import annotations
@@ -10,13 +11,20 @@ import difflib
 import sys
 import tempfile
 from pathlib import Path
+from typing import Optional
 
 from tao_kfp.environment import EnvironmentConfig
-from tao_kfp.names import PIPELINE_PACKAGE
 from tao_kfp.resources import SOURCE_FILES
+from tao_kfp.routes import ROUTES, Route, route_for
 
-DEFAULT_OUTPUT = SOURCE_FILES / PIPELINE_PACKAGE
-FIX_COMMAND = "tao-kfp compile   (or: make compile), then commit " + f"files/{PIPELINE_PACKAGE}"
+# The TF1 route's package (the first route's), the file most tests read.
+DEFAULT_OUTPUT = SOURCE_FILES / ROUTES[0].package
+FIX_COMMAND = "tao-kfp compile   (or: make compile), then commit files/pipelines/"
+
+
+def route_environment(route: Route) -> EnvironmentConfig:
+    """The default config with the route's first ``tao.version``: what its package is built for."""
+    return EnvironmentConfig.model_validate({"tao": {"version": next(iter(route.versions))}})
 
 
 def compile_pipeline(out: str | Path, env: EnvironmentConfig | None = None) -> Path:
@@ -38,27 +46,29 @@ def compile_to_text(env: EnvironmentConfig | None = None) -> str:
 
 
 def add_arguments(parser) -> None:
-    """Registers ``compile [--check] [--out PATH]``."""
+    """Registers ``compile [--check] [--out PATH --tao-version V]``."""
     parser.add_argument(
         "--check",
         action="store_true",
-        help="do not write; exit 1 when the committed file differs from a fresh compile",
+        help="do not write; exit 1 when a committed package differs from a fresh compile",
     )
-    parser.add_argument("--out", default=str(DEFAULT_OUTPUT), help="output file")
+    parser.add_argument(
+        "--out",
+        help="output file of one route's package (default: every route's files/pipelines/ file)",
+    )
+    parser.add_argument(
+        "--tao-version",
+        default=None,
+        help="with --out: the tao.version whose route to compile (default: the first route's)",
+    )
 
 
-def run(args) -> int:
-    """Compiles, or checks that the committed package is in sync."""
-    out = Path(args.out)
-    if not args.check:
-        compile_pipeline(out)
-        print(f"wrote {out}")
-        return 0
-    fresh = compile_to_text()
+def _check(route: Route, out: Path) -> bool:
+    fresh = compile_to_text(route_environment(route))
     current = out.read_text() if out.is_file() else ""
     if fresh == current:
         print(f"{out} is in sync with pipeline_src/")
-        return 0
+        return True
     diff = difflib.unified_diff(
         current.splitlines(keepends=True),
         fresh.splitlines(keepends=True),
@@ -68,4 +78,21 @@ def run(args) -> int:
     )
     sys.stdout.writelines(list(diff)[:60])
     print(f"\n{out} is out of date with pipeline_src/. Fix: {FIX_COMMAND}", file=sys.stderr)
-    return 1
+    return False
+
+
+def run(args) -> int:
+    """Compiles, or checks that the committed packages are in sync."""
+    targets: list[tuple[Route, Path]]
+    if args.out:
+        route: Optional[Route] = route_for(args.tao_version) if args.tao_version else ROUTES[0]
+        targets = [(route, Path(args.out))]
+    else:
+        targets = [(route, SOURCE_FILES / route.package) for route in ROUTES]
+    if args.check:
+        results = [_check(route, out) for route, out in targets]  # every route reported
+        return 0 if all(results) else 1
+    for route, out in targets:
+        compile_pipeline(out, route_environment(route))
+        print(f"wrote {out} ({route.title})")
+    return 0

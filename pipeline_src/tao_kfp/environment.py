@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from tao_kfp import __version__, value_rules
+from tao_kfp import __version__, routes, value_rules
 from tao_kfp.names import (
     TAO_CONVERTER_ENV,
     TAO_DEPLOY_ENTRYPOINT_ENV,
@@ -187,25 +187,25 @@ class Gpu(_Model):
         return value
 
 
-# TAO's classification command per supported major version (docs/tao-contract.md).
-# TAO 4.x is refused: its checkpoint format and prune behaviour are unverified, and 5.0's
-# prune appends .hdf5 to a .tlt path (common/magnet_prune.py:231-245), so guessing crashes.
-TAO_COMMANDS = {"3": "classification", "5": "classification_tf1"}
 CPU_BACKEND_MODULE = "tao_kfp.cpu_backend"
 
 
 class Tao(_Model):
-    """How TAO is invoked inside the step images; ``version`` chooses the route of steps 10-12."""
+    """How TAO is invoked inside the step images; ``version`` selects the route (tao_kfp.routes).
 
-    # 3.x: "classification"; 5.x: "classification_tf1". May be a multi-word command.
-    entrypoint: str = "classification"
+    A command left out takes the default of ``version``'s route (routes.Commands), so
+    ``version`` alone selects a route with its own commands.
+    """
+
+    # 3.x: "classification"; 5.x: "classification_tf1"; 6.x: "classification_pyt".
+    # May be a multi-word command.
+    entrypoint: str = ""
     # 3.x only: builds the TensorRT engine from the INT8 .etlt export.
-    converter: str = "converter"
-    # 5.x only: the command of the tao-deploy image (images.taoDeploy) that runs gen_trt_engine.
-    deploy_entrypoint: str = "classification_tf1"
-    # Selects version-dependent file names and flags (.tlt/.etlt and converter for 3,
-    # .hdf5/.onnx and gen_trt_engine for 5).
-    version: Literal["3", "5"] = "3"
+    converter: str = ""
+    # The command of the tao-deploy image (images.taoDeploy) where the route uses one.
+    deploy_entrypoint: str = ""
+    # Selects the route and its version-dependent file names and flags.
+    version: str = "3"
 
     @field_validator("version", mode="before")
     @classmethod
@@ -215,31 +215,46 @@ class Tao(_Model):
                 "tao.version 4 is not supported: TAO 4.x's checkpoint format and prune flags are "
                 "unverified. Use a TAO 3.x image (version 3) or a 5.x image (version 5)."
             )
+        if str(value) not in routes.VERSIONS:
+            raise ValueError(
+                f"tao.version {value!r} is not a TAO route here: use one of "
+                f"{', '.join(routes.VERSIONS)}"
+            )
         return str(value)
 
     @model_validator(mode="after")
     def _consistent(self) -> Tao:
+        defaults = routes.commands_for(self.version)
+        self.entrypoint = self.entrypoint or defaults.entrypoint
+        self.converter = self.converter or defaults.converter
+        self.deploy_entrypoint = self.deploy_entrypoint or defaults.deploy_entrypoint
         problems = version_problems(self.version, self.entrypoint)
         if problems:
             raise ValueError("; ".join(problems))
         return self
 
 
+def tao_commands() -> Dict[str, str]:
+    """tao.version -> the TAO command of its training image (the routes' declarations)."""
+    return {version: routes.commands_for(version).entrypoint for version in routes.VERSIONS}
+
+
 def version_problems(version: str, entrypoint: str) -> List[str]:
     """Why ``entrypoint`` cannot be TAO ``version``'s command ([] when they agree).
 
-    A TAO command name (``classification``/``classification_tf1``) anywhere in the command must
-    be the version's own; the CPU backend's ``--tao-version`` must equal it. Other commands
-    (site wrappers) are not judged.
+    A TAO command name (``classification``/``classification_tf1``/``classification_pyt``)
+    anywhere in the command must be the version's own, unless both versions share it; the CPU
+    backend's ``--tao-version`` must equal it. Other commands (site wrappers) are not judged.
     """
     import shlex
 
     words = shlex.split(entrypoint)
     names = {word.rsplit("/", 1)[-1] for word in words}
-    expected = TAO_COMMANDS[version]
+    commands = tao_commands()
+    expected = commands[version]
     problems = []
-    for other_version, command in TAO_COMMANDS.items():
-        if command in names and other_version != version:
+    for other_version, command in commands.items():
+        if command in names and command != expected:
             problems.append(
                 f"tao.entrypoint {entrypoint!r} is TAO {other_version}'s command but tao.version "
                 f"is {version}: set tao.version={other_version}, or tao.entrypoint={expected}"
@@ -315,11 +330,17 @@ def load_config(path: str | Path, flag: str = "--config") -> EnvironmentConfig:
         raise ConfigError(f"{flag} {path}: {error.strerror or error}") from error
 
 
-def step_image(env: EnvironmentConfig, gpu: bool, engine: bool = False) -> str:
-    """The image of a step: tools (CPU), TAO (GPU), or tao-deploy for the 5.x engine step."""
+def step_image(env: EnvironmentConfig, gpu: bool, deploy: bool = False) -> str:
+    """The image of a step: tools (CPU), TAO (GPU), or tao-deploy for a route's deploy steps.
+
+    ``deploy``: the step is one of its route's deploy tasks; they run in images.taoDeploy
+    where tao.version's commands say so (TAO 5.x's engine step, the 6.x engine steps).
+    """
     if not gpu:
         return env.images.tools
-    return env.images.tao_deploy if engine and env.tao.version == "5" else env.images.tao
+    if deploy and routes.commands_for(env.tao.version).deploy_image:
+        return env.images.tao_deploy
+    return env.images.tao
 
 
 def tao_env_variables(env: EnvironmentConfig) -> Dict[str, str]:

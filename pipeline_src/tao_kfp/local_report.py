@@ -333,6 +333,50 @@ def trade_off_table(summary, benchmark: Optional[Dict[str, float]], fp32_export:
     )
 
 
+def compression_section(summary, outputs: Dict[str, Dict[str, Any]], report) -> str:
+    """A route other than TF1's: accuracy and sizes before and after compression, notes.
+
+    ``report`` is the route's ReportKeys: which tasks evaluated the model before and after.
+    """
+    sizes = summary.model_sizes_mb
+    what = summary.compression
+    table = _table(
+        ["", f"before {what}", f"after {what}"],
+        [
+            [
+                "top-1 accuracy on test",
+                summary.accuracy_before_pruning,
+                summary.accuracy_after_pruning,
+            ],
+            [
+                "checkpoint size (MB)",
+                _mb(sizes.get("trained_model")),
+                _mb(sizes.get("compressed_model")),
+            ],
+        ],
+    )
+    files = _table(
+        ["file", "size (MB)"],
+        [[name.replace("_", " "), _mb(size)] for name, size in sizes.items()],
+    )
+    before = read_evaluation(outputs.get(report.accuracy_before, {}))
+    after = read_evaluation(outputs.get(report.accuracy_after, {}))
+    matrices = "".join(
+        f'<div class="cm">{confusion_heatmap(e, f"Confusion matrix, {label} {what}")}</div>'
+        for e, label in ((before, "before"), (after, "after"))
+        if e
+    )
+    notes = "".join(f"<li>{html.escape(note)}</li>" for note in summary.notes)
+    return (
+        f"<h2>Compression trade-off ({html.escape(what)})</h2>"
+        f'<div class="row"><div>{table}</div><div>{files}</div></div>'
+        + (f"<ul>{notes}</ul>" if notes else "")
+        + f"<h2>Test-set scores before and after {html.escape(what)}</h2>"
+        + f'<div class="row">{matrices}</div>'
+        + (per_class_table(before, after) if before or after else "")
+    )
+
+
 def _files_section(summary, experiment_dir: Optional[Path]) -> str:
     out = Path(summary.output_dir)
     items = [("output folder", out), ("summary.json", out / "summary.json")]
@@ -372,8 +416,12 @@ def render(summary, outputs: Dict[str, Dict[str, Any]]) -> str:
         f"<p>Dataset <code>{html.escape(str(summary.dataset.get('path', 'n/a')))}</code>, "
         f"{len(classes)} classes: {html.escape(', '.join(classes))}.<br>"
         f"Pipeline wall time {summary.pipeline_seconds:.1f} s; this run left "
-        f"{summary.disk_mb:.1f} MB on disk. The CPU backend stands in for TAO: its checkpoints "
-        "are not TAO files.</p>",
+        f"{summary.disk_mb:.1f} MB on disk. "
+        + (
+            "The CPU backend stands in for TAO: its checkpoints are not TAO files.</p>"
+            if summary.route == "tf1"
+            else "NVIDIA's own TAO code ran every step, on the CPU.</p>"
+        ),
     ]
     if not ok:
         parts.append(
@@ -387,7 +435,12 @@ def render(summary, outputs: Dict[str, Dict[str, Any]]) -> str:
             for s in summary.steps
         ],
     )
-    if ok:
+    if ok and summary.route != "tf1":
+        from tao_kfp.routes import ROUTES
+
+        report = next(r.report for r in ROUTES if r.name == summary.route)
+        parts.append(compression_section(summary, outputs, report))
+    elif ok:
         before = read_evaluation(outputs.get("evaluate", {}))
         after = read_evaluation(outputs.get("re-evaluate", {}))
         parts += [

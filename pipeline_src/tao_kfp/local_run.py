@@ -34,6 +34,8 @@ from tao_kfp.local_summary import (  # noqa: F401 (LocalRunSummary and format_su
     summarise,
     task_outputs,
 )
+from tao_kfp.routes import VERSIONS
+from tao_kfp.routes.pyt import deep_merge  # the one nested-mapping merge (spec overrides)
 
 # Sized so the whole demo runs in a few minutes on 2 CPU cores (digits at 32x32, ResNet-10).
 DEMO_SPEC_OVERRIDES: Dict[str, Any] = {
@@ -126,26 +128,125 @@ def _progress(line: str) -> None:
     print(f"==> {line}", file=sys.stderr, flush=True)
 
 
-def local_environment(workspace: Path, tao_version: str = "3"):
+def local_environment(workspace: Path, tao_version: str = "3", nvidia: Optional[NvidiaEnvs] = None):
     """The EnvironmentConfig of a laptop run: a local workspace and the CPU backend.
 
     ``tao_version`` picks the route the backend plays: 3 (classification + converter) or
-    5 (classification_tf1 + tao-deploy's gen_trt_engine).
+    5 (classification_tf1 + tao-deploy's gen_trt_engine). Version 6 runs NVIDIA's own code
+    instead, from the envs of ``make tao-env`` (``nvidia``).
     """
     from tao_kfp.environment import EnvironmentConfig
 
-    backend = f"{shlex.quote(sys.executable)} -m tao_kfp.cpu_backend --tao-version {tao_version}"
-    return EnvironmentConfig.model_validate(
-        {
-            "workspace": {"mountPath": str(workspace)},
-            "tao": {
-                "entrypoint": backend,
-                "converter": f"{backend} converter",
-                "deployEntrypoint": backend,
-                "version": tao_version,
-            },
+    if nvidia is not None:
+        tao = {
+            "entrypoint": nvidia.command(deploy=False),
+            "deployEntrypoint": nvidia.command(deploy=True),
+            "version": tao_version,
         }
+    else:
+        backend = (
+            f"{shlex.quote(sys.executable)} -m tao_kfp.cpu_backend --tao-version {tao_version}"
+        )
+        tao = {
+            "entrypoint": backend,
+            "converter": f"{backend} converter",
+            "deployEntrypoint": backend,
+            "version": tao_version,
+        }
+    return EnvironmentConfig.model_validate(
+        {"workspace": {"mountPath": str(workspace)}, "tao": tao}
     )
+
+
+# The repo's helpers for NVIDIA's code on a CPU: tao-env/cpu-shim, tao-env/deploy-stand-ins.
+TAO_ENV_HELPERS = Path(__file__).resolve().parents[2] / "tao-env"
+# Where make demo-tao says the envs of make tao-env are (hack/tao-env.sh prints them).
+PYT_ENV_VARIABLE = "TAO_PYT_ENV"
+DEPLOY_ENV_VARIABLE = "TAO_DEPLOY_ENV"
+
+
+@dataclass(frozen=True)
+class NvidiaEnvs:
+    """The Python 3.12 envs holding NVIDIA's nvidia-tao-pytorch and nvidia-tao-deploy."""
+
+    pyt: Path
+    deploy: Path
+
+    @classmethod
+    def from_environment(cls) -> NvidiaEnvs:
+        """The envs named by $TAO_PYT_ENV and $TAO_DEPLOY_ENV (LocalRunError when unset)."""
+        found = {name: os.environ.get(name, "") for name in (PYT_ENV_VARIABLE, DEPLOY_ENV_VARIABLE)}
+        missing = [name for name, value in found.items() if not value or not Path(value).is_dir()]
+        if missing:
+            raise LocalRunError(
+                f"tao.version 6 runs NVIDIA's TAO code from the envs of `make tao-env`: set "
+                f"{' and '.join(missing)} (make demo-tao does)."
+            )
+        if not TAO_ENV_HELPERS.is_dir():
+            raise LocalRunError(f"{TAO_ENV_HELPERS} is missing: run from a source checkout.")
+        return cls(Path(found[PYT_ENV_VARIABLE]), Path(found[DEPLOY_ENV_VARIABLE]))
+
+    def command(self, deploy: bool) -> str:
+        """``classification_pyt`` of one env, with its helpers, its bin first on PATH.
+
+        TAO's launcher starts the first ``python`` on PATH. The training env gets the CPU shim,
+        the deploy env the tensorrt/pycuda stand-ins.
+        """
+        root = self.deploy if deploy else self.pyt
+        helpers = TAO_ENV_HELPERS / ("deploy-stand-ins" if deploy else "cpu-shim")
+        path = f"{root / 'bin'}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+        return shlex.join(
+            [
+                "env",
+                f"PATH={path}",
+                f"PYTHONPATH={helpers}",
+                str(root / "bin" / "classification_pyt"),
+            ]
+        )
+
+    def process_env(self) -> Dict[str, str]:
+        """What every step of the run inherits: the shim switched on, step 1's NVIDIA check."""
+        from tao_kfp.routes import pyt, pyt_steps
+
+        return {
+            pyt.CPU_ENV: "1",
+            pyt_steps.STAND_IN_ENV: "1",
+            pyt.NVIDIA_PYTHON_ENV[False]: str(self.pyt / "bin" / "python"),
+            pyt.NVIDIA_PYTHON_ENV[True]: str(self.deploy / "bin" / "python"),
+            "TELEMETRY_OPT_OUT": "yes",
+        }
+
+
+# The PyTorch route's demo: a few epochs of efficientvit_b0 at the demo's image size.
+PYT_DEMO_PARAMETERS: Dict[str, Any] = {
+    "dataset_format": "class_folders",
+    "pretrained_model": "",
+    "epochs": 3,
+    "compress_epochs": 2,
+    "batch_size": 32,
+    "learning_rate": 0.001,
+    "compression": "quantize",
+    "engine_precision": "fp16",
+    "num_gpus": "1",
+}
+# TAO's default augmentation flips and rotates by 90-270 degrees: a flipped or turned digit is
+# another digit (6, 9), and 3 epochs from scratch learn nothing (0.12 top-1 measured). Off:
+PYT_DEMO_AUGMENTATION: Dict[str, Any] = {
+    **{
+        name: {"enable": False}
+        for name in (
+            "random_flip",
+            "random_rotate",
+            "random_color",
+            "random_erase",
+            "random_aug",
+            "with_scale_random_crop",
+        )
+    },
+    "with_random_blur": False,
+    "with_random_crop": False,
+    "mixup_cutmix": False,
+}
 
 
 class LocalRunError(ValueError):
@@ -218,17 +319,6 @@ def prepare_workspace(workspace: Path, dataset: Optional[Path], image_size: int)
     relative = link_dataset(workspace, dataset)
     source = (workspace / relative).resolve()
     return DatasetInfo(str(source), relative, _class_names(source))
-
-
-def deep_merge(base: Dict[str, Any], extra: Dict[str, Any]) -> Dict[str, Any]:
-    """``extra`` laid over ``base`` key by key, so one nested override keeps its siblings."""
-    merged = dict(base)
-    for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = deep_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def demo_spec_overrides(image_size: int) -> Dict[str, Any]:
@@ -352,9 +442,10 @@ def run_local(
 
     from tao_kfp.cpu_backend.cli import TIMINGS_ENV
     from tao_kfp.cpu_backend.train import KEEP_CHECKPOINTS_ENV
-    from tao_kfp.names import MODEL_KEY_ENV, PIPELINE_PACKAGE
+    from tao_kfp.names import MODEL_KEY_ENV
     from tao_kfp.package import adapt_package, dump_package, load_package
     from tao_kfp.resources import shipped_file
+    from tao_kfp.routes import route_for
     from tao_kfp.tao import launcher_problem
 
     out = Path(output_dir).resolve()
@@ -379,17 +470,26 @@ def run_local(
     runs_before = _subfolders(pipeline_root)
     experiments_before = _subfolders(workspace / "experiments")
 
-    docs = adapt_package(
-        load_package(shipped_file(PIPELINE_PACKAGE)),
-        environment or local_environment(workspace, tao_version),
-    )
+    nvidia = NvidiaEnvs.from_environment() if route_for(tao_version).name == "pyt" else None
+    environment = environment or local_environment(workspace, tao_version, nvidia)
+    route = route_for(environment.tao.version)
+    docs = adapt_package(load_package(shipped_file(route.package)), environment)
     package = out / "pipeline.local.yaml"
     package.write_text(dump_package(docs))
     task_count = len(docs[0]["root"]["dag"]["tasks"])
 
-    arguments = {**DEMO_PARAMETERS, **(parameters or {})}
+    if route.name == "pyt":
+        known = PYT_DEMO_PARAMETERS
+        overrides = deep_merge(
+            {"dataset": {"img_size": image_size, "augmentation": PYT_DEMO_AUGMENTATION}},
+            spec_overrides or {},
+        )
+    else:
+        known = DEMO_PARAMETERS
+        overrides = run_spec_overrides(image_size, spec_overrides)
+    arguments = {**known, **(parameters or {})}
     arguments["dataset_path"] = data.dataset_path
-    arguments["spec_overrides"] = json.dumps(run_spec_overrides(image_size, spec_overrides))
+    arguments["spec_overrides"] = json.dumps(overrides)
 
     timings_file = out / "backend-timings.jsonl"
     timings_file.unlink(missing_ok=True)
@@ -399,6 +499,8 @@ def run_local(
     root_logger.addFilter(progress)
     # Inherited by every task's subprocess, and from there by the backend.
     process_env = {TIMINGS_ENV: str(timings_file), KEEP_CHECKPOINTS_ENV: keep_checkpoints}
+    if nvidia is not None:
+        process_env.update(nvidia.process_env())
     # kfp.local does not mount Secrets: stand in for the chart's default model key (TAO 3.x
     # evaluate and inference require -k).
     if not os.environ.get(MODEL_KEY_ENV):
@@ -450,7 +552,9 @@ def run_local(
         backend=backend_seconds(timings_file),
         steps=steps,
         outputs=outputs,
+        report=route.report,
     )
+    summary.route = route.name
     summary.dataset = {"path": data.source, "classes": data.classes}
     summary.experiment_dir = str(experiment_dir) if experiment_dir else None
     summary.disk_mb = disk_usage_mb(experiment_dir, run_dir)
@@ -583,25 +687,37 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument(
         "--tao-version",
-        choices=("3", "5"),
+        choices=VERSIONS,
         default="3",
-        help="TAO route the CPU backend plays: 3 (export + converter) or 5 (ONNX + gen_trt_engine)",
+        help="TAO route: 3 (export + converter) or 5 (ONNX + gen_trt_engine), played by the CPU "
+        "backend; 6 (PyTorch) runs NVIDIA's own code from the envs of make tao-env "
+        f"(${PYT_ENV_VARIABLE}, ${DEPLOY_ENV_VARIABLE}; see make demo-tao)",
+    )
+    parser.add_argument(
+        "--compression",
+        choices=("distill", "quantize"),
+        default=PYT_DEMO_PARAMETERS["compression"],
+        help="tao.version 6: compress the trained model by distill or quantize",
     )
 
 
 def run(args) -> int:
     """Runs ``tao-kfp run-local`` and returns the exit code (non-zero when a step failed)."""
     try:
-        summary = run_local(
-            args.output,
-            dataset=args.dataset,
-            parameters={
+        if args.tao_version == "6":  # the TF1 demo's figures do not fit it: its own defaults
+            parameters = {"compression": args.compression}
+        else:
+            parameters = {
                 "epochs": args.epochs,
                 "retrain_epochs": args.retrain_epochs,
                 "batch_size": args.batch_size,
                 "learning_rate": args.learning_rate,
                 "prune_threshold": args.prune_threshold,
-            },
+            }
+        summary = run_local(
+            args.output,
+            dataset=args.dataset,
+            parameters=parameters,
             spec_overrides=args.spec_overrides,
             image_size=args.image_size,
             keep_checkpoints=args.keep_checkpoints,

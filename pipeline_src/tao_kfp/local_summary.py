@@ -34,6 +34,9 @@ class LocalRunSummary:
     error: Optional[str] = None  # the failed step's last meaningful output lines
     disk_mb: float = 0.0  # what this run left on disk (experiment folder + kfp outputs)
     report: str = ""
+    route: str = "tf1"  # tao_kfp.routes name; the *_pruning figures are its compression's
+    compression: str = "pruning"  # what the accuracies are before and after (ReportKeys.label)
+    notes: List[str] = field(default_factory=list)  # e.g. where tao-deploy stopped
 
     @property
     def orchestration_seconds(self) -> float:
@@ -79,19 +82,29 @@ def backend_seconds(timings_file: Path) -> float:
     return round(sum(float(line.get("seconds", 0.0)) for line in lines), 1)
 
 
-def summarise(status, out, wall, backend, steps, outputs) -> LocalRunSummary:
-    """The summary of a run from its task statuses and the outputs its tasks wrote."""
+def summarise(status, out, wall, backend, steps, outputs, report=None) -> LocalRunSummary:
+    """The summary of a run from its task statuses and the outputs its tasks wrote.
+
+    ``report`` (routes.ReportKeys) says which tasks hold the figures; default the TF1 route's.
+    """
+    if report is None:
+        from tao_kfp.routes import tf1
+
+        report = tf1.ROUTE.report
+    notes = [
+        f"{task}: {value}"
+        for task, task_outputs in outputs.items()
+        for artifacts in task_outputs.get("artifacts", {}).values()
+        for artifact in artifacts
+        for key, value in artifact["metadata"].items()
+        if key in ("stopped_at", "skipped")
+    ]
     metrics = {task: _metrics_of(outputs, task) for task in outputs}
     train = metrics.get("train", {})
-    retrain = metrics.get("retrain", {})
-    prune = metrics.get("prune", {})
+    compressed = metrics.get(report.compression, {})
+    after = metrics.get(report.parameters_after, {})
     sizes = {
-        "trained_model": train.get("model_size_mb"),
-        "pruned_model": prune.get("pruned_size_mb"),
-        "retrained_model": retrain.get("model_size_mb"),
-        "exported_fp32": metrics.get("export-fp32", {}).get("export_size_mb"),
-        "exported_int8": metrics.get("export-int8", {}).get("export_size_mb"),
-        "engine_int8": metrics.get("convert-tensorrt", {}).get("engine_size_mb"),
+        name: metrics.get(task, {}).get(metric) for name, (task, metric) in report.sizes.items()
     }
     return LocalRunSummary(
         status=status,
@@ -99,13 +112,15 @@ def summarise(status, out, wall, backend, steps, outputs) -> LocalRunSummary:
         pipeline_seconds=round(wall, 1),
         backend_seconds=backend,
         steps=steps,
-        accuracy_before_pruning=metrics.get("evaluate", {}).get("top1_accuracy"),
-        accuracy_after_pruning=metrics.get("re-evaluate", {}).get("top1_accuracy"),
-        pruning_ratio=prune.get("parameter_ratio"),
+        accuracy_before_pruning=metrics.get(report.accuracy_before, {}).get("top1_accuracy"),
+        accuracy_after_pruning=metrics.get(report.accuracy_after, {}).get("top1_accuracy"),
+        pruning_ratio=compressed.get("parameter_ratio"),
         parameters_before_pruning=_as_int(train.get("parameters")),
-        parameters_after_pruning=_as_int(retrain.get("parameters")),
+        parameters_after_pruning=_as_int(after.get("parameters")),
         model_sizes_mb={k: round(v, 3) for k, v in sizes.items() if v is not None},
         metrics=metrics,
+        compression=report.label,
+        notes=notes,
     )
 
 
@@ -134,19 +149,25 @@ def format_summary(summary: LocalRunSummary) -> str:
         lines += [f"    {line}" for line in (summary.error or "n/a").splitlines()]
     else:
         before, after = summary.parameters_before_pruning, summary.parameters_after_pruning
+        what = summary.compression
         lines += [
-            f"  top-1 accuracy before pruning : {readable(summary.accuracy_before_pruning)}",
-            f"  top-1 accuracy after pruning  : {readable(summary.accuracy_after_pruning)}",
-            f"  pruning ratio (params kept)   : {readable(summary.pruning_ratio)}",
-            f"  parameters before / after     : {readable(before)} / {readable(after)}",
+            f"  top-1 accuracy before {what:<8}: {readable(summary.accuracy_before_pruning)}",
+            f"  top-1 accuracy after {what:<9}: {readable(summary.accuracy_after_pruning)}",
         ]
+        if summary.pruning_ratio is not None or before is not None:
+            lines += [
+                f"  pruning ratio (params kept)   : {readable(summary.pruning_ratio)}",
+                f"  parameters before / after     : {readable(before)} / {readable(after)}",
+            ]
         for name, size in summary.model_sizes_mb.items():
             lines.append(f"  size of {name:<22}: {size:.2f} MB")
-        lines += [
-            f"  backend compute / orchestration: {summary.backend_seconds:.1f} s / "
-            f"{summary.orchestration_seconds:.1f} s",
-            f"  final model (pipeline output): {summary.final_model}",
-        ]
+        if summary.backend_seconds:  # the CPU backend's own timings (the TF1 routes)
+            lines.append(
+                f"  backend compute / orchestration: {summary.backend_seconds:.1f} s / "
+                f"{summary.orchestration_seconds:.1f} s"
+            )
+        lines.append(f"  final model (pipeline output): {summary.final_model}")
+        lines += [f"  note: {note}" for note in summary.notes]
     lines += [
         f"  experiment folder: {summary.experiment_dir or 'n/a'}",
         f"  disk left by this run: {summary.disk_mb:.1f} MB",

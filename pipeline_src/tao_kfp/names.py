@@ -19,10 +19,6 @@ TAO_VERSION_ENV = "TAO_VERSION"
 SHM_MOUNT_PATH = "/dev/shm"
 
 # Task and parameter names of the compiled package that tao_kfp.package rewrites.
+# Every route's first task and run-form GPU count (tao_kfp.routes).
 VALIDATE_TASK = "validate-inputs"
-# The one step that runs in the tao-deploy image on the 5.x route (gen_trt_engine).
-ENGINE_TASK = "convert-tensorrt"
 NUM_GPUS_PARAMETER = "num_gpus"
-
-# The compiled pipeline, relative to the chart's files/ (see tao_kfp.resources).
-PIPELINE_PACKAGE = "pipelines/tao-classification.yaml"

@@ -1,6 +1,6 @@
 """The compiled pipeline package: read it, check its shape, rewrite it per environment and backend.
 
-The one place that handles a compiled package (``files/pipelines/tao-classification.yaml``):
+The one place that handles a compiled package (one per route in ``files/pipelines``):
 the chart's upload Job (tao_kfp.upload), ``tao-kfp render`` (tao_kfp.render) and local runs
 (tao_kfp.local_run) all read, adapt and write it through these functions.
 """
@@ -16,13 +16,13 @@ import yaml
 from tao_kfp.environment import EnvironmentConfig, Toleration, step_image, tao_env_variables
 from tao_kfp.kfp_backends import KfpBackend, adapt_for_backend
 from tao_kfp.names import (
-    ENGINE_TASK,
     MODEL_KEY_ENV,
     NGC_API_KEY_ENV,
     NUM_GPUS_PARAMETER,
     SHM_MOUNT_PATH,
     VALIDATE_TASK,
 )
+from tao_kfp.routes import route_for, route_of_package
 
 
 class PackageError(ValueError):
@@ -82,8 +82,8 @@ def _is_gpu_executor(executor: dict) -> bool:
     return "accelerator" in executor.get("container", {}).get("resources", {})
 
 
-def _adapt_container(container: dict, env: EnvironmentConfig, gpu: bool, engine: bool) -> None:
-    container["image"] = step_image(env, gpu, engine)
+def _adapt_container(container: dict, env: EnvironmentConfig, gpu: bool, deploy: bool) -> None:
+    container["image"] = step_image(env, gpu, deploy)
     if not gpu:
         return
     values = tao_env_variables(env)
@@ -161,7 +161,7 @@ def adapt_package(
     """Rewrites a compiled pipeline package for ``env``; the input is left unchanged.
 
     The one code path that turns the shipped package (compiled with the default config) into
-    the package for a cluster: images (the engine step's follows tao.version) and pull
+    the package for a cluster: images (the deploy steps' follow tao.version) and pull
     policy, workspace claim and mount path,
     Secret names and keys, pull secrets, GPU resource, the run form's num_gpus default, node
     selector, tolerations, /dev/shm size, timeouts, security context, TAO commands, and the
@@ -176,16 +176,30 @@ def adapt_package(
 
     Returns:
         New documents for ``env``.
+
+    Raises:
+        PackageError: The package is another route's than tao.version's.
     """
     docs = copy.deepcopy(docs)
     pipeline_spec = docs[0]
+    route = route_for(env.tao.version)
+    if route_of_package(pipeline_spec) is not route:
+        name = pipeline_spec.get("pipelineInfo", {}).get("name")
+        raise PackageError(
+            f"the package is pipeline {name!r}, not the {route.title} route that tao.version "
+            f"{env.tao.version} selects: use files/{route.package}"
+        )
     executors = pipeline_spec["deploymentSpec"]["executors"]
     gpu_labels = {label for label, ex in executors.items() if _is_gpu_executor(ex)}
     root = pipeline_spec["root"]
-    engine_component = root["dag"]["tasks"][ENGINE_TASK]["componentRef"]["name"]
-    engine_label = pipeline_spec["components"][engine_component]["executorLabel"]
+    deploy_labels = {
+        pipeline_spec["components"][root["dag"]["tasks"][task]["componentRef"]["name"]][
+            "executorLabel"
+        ]
+        for task in route.deploy_tasks
+    }
     for label, executor in executors.items():
-        _adapt_container(executor["container"], env, label in gpu_labels, label == engine_label)
+        _adapt_container(executor["container"], env, label in gpu_labels, label in deploy_labels)
 
     root["inputDefinitions"]["parameters"][NUM_GPUS_PARAMETER]["defaultValue"] = str(env.gpu.count)
     step_one = root["dag"]["tasks"][VALIDATE_TASK]["inputs"]["parameters"]

@@ -16,8 +16,10 @@ import sys
 from pathlib import Path
 from typing import Iterable, List, Optional, Sequence
 
+from tao_kfp import routes
+
 # Credentials' environment variables (SECRET_ENV_NAMES) are redacted from every line run_tao
-# prints or returns. TAO_VERSION_ENV holds the step image's TAO major version ("3" or "5").
+# prints or returns. TAO_VERSION_ENV holds the step image's tao.version (tao_kfp.routes).
 from tao_kfp.names import (  # noqa: F401 (re-exported for the steps)
     MODEL_KEY_ENV,
     NGC_API_KEY_ENV,
@@ -27,14 +29,9 @@ from tao_kfp.names import (  # noqa: F401 (re-exported for the steps)
     TAO_ENTRYPOINT_ENV,
     TAO_VERSION_ENV,
 )
+from tao_kfp.routes import tf1
 from tao_kfp.value_rules import LAUNCHER_SAFE_PATTERN  # noqa: F401 (re-exported)
 
-# command_env -> command used when the variable is unset (TAO 3.x names; tao-deploy's for 5.x).
-DEFAULT_COMMANDS = {
-    TAO_ENTRYPOINT_ENV: "classification",
-    TAO_CONVERTER_ENV: "converter",
-    TAO_DEPLOY_ENTRYPOINT_ENV: "classification_tf1",
-}
 REDACTED = "****"
 SYSTEM_PATH_ENV = "TAO_KFP_SYSTEM_PATH"
 FAIL_MARKER = "Execution status: FAIL"
@@ -87,9 +84,17 @@ def model_key() -> str:
     return os.environ.get(MODEL_KEY_ENV, "")
 
 
-def tao_version() -> str:
-    """The TAO major version the step image runs ("3" unless ``TAO_VERSION`` says "5")."""
-    return os.environ.get(TAO_VERSION_ENV) or "3"
+tao_version = routes.step_version  # the tao.version the step image runs
+
+
+def default_command(command_env: str) -> str:
+    """The command ``command_env`` names when it is unset: the TAO version's route default."""
+    commands = routes.commands_for(tao_version())
+    return {
+        TAO_ENTRYPOINT_ENV: commands.entrypoint,
+        TAO_CONVERTER_ENV: commands.converter,
+        TAO_DEPLOY_ENTRYPOINT_ENV: commands.deploy_entrypoint,
+    }.get(command_env, "")
 
 
 def key_args(*, required_by_3x: bool = False) -> List[str]:
@@ -110,7 +115,7 @@ def key_args(*, required_by_3x: bool = False) -> List[str]:
     key = model_key()
     if key:
         return ["-k", key]
-    if required_by_3x and tao_version() == "3":
+    if required_by_3x and tf1.line().key_required:
         raise TaoCommandError(
             f"{MODEL_KEY_ENV} is empty, but TAO 3.x evaluate and inference require -k: set the "
             "model key Secret (ngc.modelKey, default nvidia_tlt) or secrets.modelKey."
@@ -139,8 +144,7 @@ def _all_secrets(extra: Sequence[str]) -> List[str]:
 
 def command_prefix(command_env: str = "TAO_ENTRYPOINT") -> List[str]:
     """Returns the command configured in ``command_env`` split into words."""
-    default = DEFAULT_COMMANDS.get(command_env, "")
-    return shlex.split(os.environ.get(command_env) or default)
+    return shlex.split(os.environ.get(command_env) or default_command(command_env))
 
 
 def run_tao(
@@ -196,7 +200,8 @@ def run_tao(
         raise TaoCommandError(
             f"command {command[0]!r} not found (from {command_env}). Set tao.entrypoint / "
             "tao.converter in the environment config to the command of your TAO image: "
-            "'classification' for TAO 3.x, 'classification_tf1' for 5.x."
+            "'classification' for TAO 3.x, 'classification_tf1' for 5.x, 'classification_pyt' "
+            "for 6.x."
         ) from error
 
     lines: List[str] = []

@@ -15,7 +15,7 @@ import onnx
 import pytest
 
 from helpers.nvidia_data import CLASSES, IMG_SIZE, SPLITS, make_dataset, write_spec
-from tao_kfp.routes import pyt
+from tao_kfp.routes import pyt, pyt_steps
 
 pytestmark = pytest.mark.nvidia
 
@@ -136,3 +136,47 @@ def test_a_wrong_flag_fails_with_nvidias_error(route, tao_pyt_env):
         "ERROR: The subtask `train` requires the following argument: -e/--experiment_spec_file"
     )
     assert expected in process.stdout, process.stdout[-3000:]
+
+
+def test_distill_with_our_spec_passes_and_its_student_exports(route, tao_pyt_env, monkeypatch):
+    """The compress step's distill spec (routes.pyt.run_specs) on the trained model.
+
+    NVIDIA's distilled checkpoint also holds its loss module (student and teacher again), which
+    NVIDIA's own export refuses to load; pyt_steps.student_checkpoint keeps the student.
+    """
+    work, results, _ = route
+    run = work / "distill-run"
+    specs = pyt.run_specs(
+        run_dir=run,
+        dataset_dir=work / "data",
+        num_classes=len(CLASSES),
+        epochs=1,
+        compress_epochs=1,
+        batch_size=4,
+        learning_rate=0.001,
+        compression="distill",
+        student_backbone="efficientvit_b0",
+        engine_precision="fp16",
+        overrides={"dataset": {"img_size": IMG_SIZE}},
+        cpu=True,
+    )
+    spec = specs["compress"]
+    spec["distill"]["pretrained_teacher_model_path"] = str(
+        results / "train" / "classifier_model_latest.pth"
+    )
+    process = tao_pyt_env.run(pyt.command("distill", write_spec(run / "distill.yaml", spec)), work)
+    assert process.returncode == 0 and PASS in process.stdout, process.stdout[-3000:]
+    distilled = pyt.trained_checkpoint(run / "compress", "distill")
+    export = specs["export"]
+    export["export"]["onnx_file"] = str(run / "student.onnx")
+    export["export"]["checkpoint"] = str(distilled)
+    refused = tao_pyt_env.run(pyt.command("export", write_spec(run / "e1.yaml", export)), work)
+    assert refused.returncode != 0
+    assert "Unexpected key(s) in state_dict" in refused.stdout, refused.stdout[-3000:]
+
+    monkeypatch.setenv("TAO_ENTRYPOINT", str(tao_pyt_env.root / "bin" / "classification_pyt"))
+    student = pyt_steps.student_checkpoint(distilled)
+    export["export"]["checkpoint"] = str(student)
+    process = tao_pyt_env.run(pyt.command("export", write_spec(run / "e2.yaml", export)), work)
+    assert process.returncode == 0 and PASS in process.stdout, process.stdout[-3000:]
+    assert (run / "student.onnx").stat().st_size > 0

@@ -10,7 +10,7 @@ import yaml
 from tao_kfp import compiler
 from tao_kfp.environment import EnvironmentConfig
 from tao_kfp.package import adapt_package, dump_package, load_package
-from tao_kfp.pipeline import STEP_KINDS
+from tao_kfp.routes.tf1 import STEP_KINDS
 
 SENTINEL = "s3ntinel-VALUE-do-not-leak-9f2c"
 

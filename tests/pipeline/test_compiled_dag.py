@@ -6,10 +6,12 @@ from functools import lru_cache
 import pytest
 import yaml
 
+from helpers import packages
+from helpers.packages import driver_gpu_limit, upstream
 from tao_kfp import compiler
 from tao_kfp.environment import EnvironmentConfig
 from tao_kfp.package import load_package
-from tao_kfp.pipeline import STEP_KINDS
+from tao_kfp.routes.tf1 import STEP_KINDS
 
 GPU_STEPS = {name for name, kind in STEP_KINDS.items() if kind == "gpu"}
 CPU_STEPS = set(STEP_KINDS) - GPU_STEPS
@@ -30,28 +32,8 @@ def executor_of(task_name: str) -> str:
     return package()[0]["components"][component]["executorLabel"]
 
 
-def upstream(task: dict) -> set:
-    """Producers a task waits for: dependentTasks plus every data dependency."""
-    found = set(task.get("dependentTasks", []))
-    for kind in ("parameters", "artifacts"):
-        for value in task.get("inputs", {}).get(kind, {}).values():
-            for key in ("taskOutputParameter", "taskOutputArtifact"):
-                if key in value:
-                    found.add(value[key]["producerTask"])
-    return found
-
-
 def longest_chain() -> list:
-    graph = {name: upstream(task) for name, task in tasks().items()}
-    memo: dict = {}
-
-    def chain(name):
-        if name not in memo:
-            best = max((chain(parent) for parent in graph[name]), key=len, default=[])
-            memo[name] = best + [name]
-        return memo[name]
-
-    return max((chain(name) for name in graph), key=len)
+    return packages.longest_chain(package()[0])
 
 
 def test_committed_package_is_in_sync_with_source():
@@ -121,31 +103,6 @@ def test_accelerator_requested_by_exactly_the_gpu_steps():
     for name in STEP_KINDS:
         resources = executors[executor_of(name)]["container"].get("resources", {})
         assert ("accelerator" in resources) == (name in GPU_STEPS), name
-
-
-# How KFP's driver turns `accelerator.resourceCount` into the pod's GPU limit: a placeholder
-# {{$.inputs.parameters['x']}} is replaced by the task input's value read with
-# GetStringValue() (kubeflow/pipelines backend/src/v2/driver/resolve.go:818-831), and an empty
-# result sets no limit at all (driver.go:427-447). The API server types each run argument by the
-# root input's parameterType: STRING gives a string Value, NUMBER_* a number Value, whose
-# GetStringValue() is "". This function follows those rules on the compiled package.
-_PARAMETER_PLACEHOLDER = re.compile(r"^\{\{\$\.inputs\.parameters\['(?P<name>[^']+)'\]\}\}$")
-
-
-def driver_gpu_limit(pipeline_spec: dict, task_name: str, arguments: dict) -> str:
-    """The GPU limit KFP's driver would set on ``task_name``'s pod ("" = none)."""
-    task = pipeline_spec["root"]["dag"]["tasks"][task_name]
-    component = pipeline_spec["components"][task["componentRef"]["name"]]
-    executor = pipeline_spec["deploymentSpec"]["executors"][component["executorLabel"]]
-    count = executor["container"]["resources"]["accelerator"]["resourceCount"]
-    placeholder = _PARAMETER_PLACEHOLDER.match(count)
-    if not placeholder:
-        return count
-    source = task["inputs"]["parameters"][placeholder["name"]]
-    root_input = source["componentInputParameter"]
-    definition = pipeline_spec["root"]["inputDefinitions"]["parameters"][root_input]
-    value = arguments.get(root_input, definition.get("defaultValue"))
-    return str(value) if definition["parameterType"] == "STRING" else ""
 
 
 def driver_task_input(pipeline_spec: dict, task_name: str, name: str) -> str:

@@ -24,6 +24,7 @@ REQUIRED = (
     "values.schema.json",
     "templates/tests/test-kfp.yaml",
     "files/pipelines/tao-classification.yaml",
+    "files/pipelines/tao-classification-pyt.yaml",
 )
 
 

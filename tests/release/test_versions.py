@@ -18,7 +18,7 @@ from tao_kfp.environment import EnvironmentConfig
 ROOT = Path(__file__).resolve().parents[2]
 CHART = yaml.safe_load((ROOT / "Chart.yaml").read_text())
 VERSION = str(CHART["version"])
-PIPELINE = ROOT / "files" / "pipelines" / "tao-classification.yaml"
+PIPELINES = sorted((ROOT / "files" / "pipelines").glob("*.yaml"))  # one per route
 
 
 def test_chart_version_equals_app_version():
@@ -41,12 +41,11 @@ def test_environment_default_image_tags_are_the_chart_version():
     assert images.tao.endswith(f":{VERSION}") and images.tools.endswith(f":{VERSION}")
 
 
-def test_compiled_pipeline_images_carry_the_chart_version():
-    if not PIPELINE.is_file():
-        pytest.skip("files/pipelines/tao-classification.yaml not compiled yet (make compile)")
+@pytest.mark.parametrize("pipeline", PIPELINES, ids=lambda path: path.name)
+def test_compiled_pipeline_images_carry_the_chart_version(pipeline):
     images = {
         executor["container"]["image"]
-        for doc in yaml.safe_load_all(PIPELINE.read_text())
+        for doc in yaml.safe_load_all(pipeline.read_text())
         for executor in (doc or {}).get("deploymentSpec", {}).get("executors", {}).values()
         if "container" in executor
     }

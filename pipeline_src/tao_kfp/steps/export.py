@@ -1,6 +1,7 @@
 """Steps 10-12: export fp32, INT8 calibration (+ export), and the TensorRT engine build.
 
-Two routes, chosen by the step image's TAO version (``TAO_VERSION``), over one DAG:
+Two lines of the TF1 route (tao_kfp.routes.tf1 declares what differs), chosen by the step
+image's TAO version (``TAO_VERSION``), over one DAG:
 
 - TAO 3.x: step 10 exports an fp32 ``.etlt``; step 11 writes a calibration TensorFile and
   exports an INT8 ``.etlt`` plus its calibration cache (3.x builds an engine "to verify" while
@@ -33,8 +34,9 @@ from pathlib import Path
 from typing import List, Tuple
 
 from tao_kfp import dataset
+from tao_kfp.routes import tf1
 from tao_kfp.steps import common
-from tao_kfp.tao import key_args, run_tao, tao_version
+from tao_kfp.tao import key_args, run_tao
 
 # TAO calibrates on at most this many batches (export's --batches default).
 MAX_CALIBRATION_BATCHES = 10
@@ -55,7 +57,7 @@ class ExportResult:
 
 def exported_name(stem: str) -> str:
     """Export file name: ``.etlt`` (UFF) on TAO 3.x, ``.onnx`` on 5.x (which forces ONNX)."""
-    return f"{stem}.onnx" if tao_version() == "5" else f"{stem}.etlt"
+    return stem + tf1.line().export_extension
 
 
 def _fresh(path: Path) -> Path:
@@ -72,7 +74,7 @@ def export_args(model_path: str, out: Path, spec_path: str, data_type: str) -> L
     3.x notebook). ``--data_type`` exists in both (app.py:80-85).
     """
     args = ["export", "-m", model_path, "-o", str(out), "--data_type", data_type]
-    if tao_version() == "5":
+    if tf1.line().export_takes_spec:
         args += ["-e", spec_path]
     return args + key_args()
 
@@ -134,7 +136,7 @@ def run_export_int8(
         "calibration_batches": batches,
         "calibration_batch_size": batch_size,
     }
-    if tao_version() == "5":
+    if tf1.line().engine_from_onnx:
         common.log_metrics(metrics, values)
         return ExportResult("", cal_tensorfile=str(tensorfile))
 
@@ -267,7 +269,7 @@ def run_build_engine(
     engine = _fresh(results / ENGINE_NAME)
     log = results / "tao.log"
     values = {}
-    if tao_version() == "5":
+    if tf1.line().engine_from_onnx:
         cache = _fresh(results / "calibration.bin")
         args = gen_trt_engine_args(
             onnx_model=fp32_model,

@@ -25,7 +25,8 @@ from typing import Iterator
 from tao_kfp.tao import NGC_API_KEY_ENV
 
 MARKER = "complete.json"
-MODEL_SUFFIXES = (".hdf5", ".tlt")
+# TF1 models (.hdf5, .tlt) and PyTorch backbones (.pth, .ckpt: tao_kfp.routes.pyt).
+MODEL_SUFFIXES = (".hdf5", ".tlt", ".pth", ".ckpt")
 
 
 @dataclass
@@ -84,11 +85,12 @@ def cached_model(folder: Path) -> Path | None:
 
 
 def find_model_file(folder: Path) -> Path:
-    """The single .hdf5/.tlt file under ``folder`` (NGC nests it in <name>_v<version>/)."""
+    """The single model file under ``folder`` (NGC nests it in <name>_v<version>/)."""
     found = sorted(p for p in folder.rglob("*") if p.suffix in MODEL_SUFFIXES and p.is_file())
     if len(found) != 1:
         raise PretrainedError(
-            f"expected one .hdf5/.tlt model in the download, found {[str(p) for p in found]}; "
+            f"expected one {'/'.join(MODEL_SUFFIXES)} model in the download, found "
+            f"{[str(p) for p in found]}; "
             "pass the model file's workspace path as pretrained_model instead."
         )
     return found[0]

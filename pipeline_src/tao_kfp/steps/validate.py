@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from tao_kfp import dataset
+from tao_kfp.routes import tf1
 from tao_kfp.steps.common import RUN_LAYOUT
 from tao_kfp.tao import LAUNCHER_SAFE_CHARACTERS
 
@@ -107,23 +108,22 @@ def _flatten(data: Dict[str, Any], prefix: str = "") -> List[str]:
 
 def check_numbers(
     *,
-    epochs: int,
-    retrain_epochs: int,
+    epochs: Dict[str, int],
     batch_size: int,
     learning_rate: float,
-    prune_threshold: float,
     num_gpus: str,
+    prune_threshold: Optional[float] = None,
 ) -> List[str]:
-    """Range checks of the numeric run parameters."""
+    """Range checks of the numeric run parameters (``epochs``: {parameter name: value})."""
     errors = []
-    for name, value in (("epochs", epochs), ("retrain_epochs", retrain_epochs)):
+    for name, value in epochs.items():
         if value < 1:
             errors.append(f"{name} must be >= 1 (got {value}); set the number of epochs to run.")
     if batch_size < 1:
         errors.append(f"batch_size must be >= 1 (got {batch_size}); the notebook uses 64.")
     if not learning_rate > 0:
         errors.append(f"learning_rate must be > 0 (got {learning_rate}); the notebook uses 0.006.")
-    if not 0 < prune_threshold <= 1:
+    if prune_threshold is not None and not 0 < prune_threshold <= 1:
         errors.append(
             f"prune_threshold must be in (0, 1] (got {prune_threshold}); higher prunes more, "
             "the notebook uses 0.6."
@@ -284,8 +284,13 @@ def check_voc(root: Path, batch_size: int) -> List[str]:
     return errors
 
 
-def classify_pretrained(value: str, workspace: Path) -> tuple[str, List[str]]:
-    """Normalises pretrained_model: "" (from scratch), an NGC ref, or an absolute file path."""
+def classify_pretrained(
+    value: str, workspace: Path, extensions: tuple = MODEL_EXTENSIONS
+) -> tuple[str, List[str]]:
+    """Normalises pretrained_model: "" (from scratch), an NGC ref, or an absolute file path.
+
+    ``extensions``: the model files the route's TAO reads (TF1: .hdf5/.tlt).
+    """
     value = value.strip()
     if not value:
         return "", []
@@ -313,8 +318,8 @@ def classify_pretrained(value: str, workspace: Path) -> tuple[str, List[str]]:
             "as nvidia/tao/pretrained_classification:resnet18, a model file on the "
             "workspace, or an empty value to train from scratch."
         ]
-    if path.suffix not in MODEL_EXTENSIONS:
-        return "", [f"pretrained_model {path} must be a .hdf5 or .tlt file."]
+    if path.suffix not in extensions:
+        return "", [f"pretrained_model {path} must be a {' or '.join(extensions)} file."]
     return str(path), []
 
 
@@ -424,8 +429,7 @@ def validate_inputs(
             "environment config."
         )
     errors = check_numbers(
-        epochs=epochs,
-        retrain_epochs=retrain_epochs,
+        epochs={"epochs": epochs, "retrain_epochs": retrain_epochs},
         batch_size=batch_size,
         learning_rate=learning_rate,
         prune_threshold=prune_threshold,
@@ -481,7 +485,8 @@ def validate_inputs(
     if errors or base is None:
         raise InputError(_report(errors))
 
-    if tao_version == "5" and sets_use_imagenet_head(base, overrides):
+    line = tf1.line(tao_version)
+    if "use_imagenet_head" in line.renamed_spec_fields and sets_use_imagenet_head(base, overrides):
         raise InputError(
             _report(
                 [
@@ -490,8 +495,7 @@ def validate_inputs(
                 ]
             )
         )
-    # TAO 5.0 writes .hdf5 (and its prune appends .hdf5 to any other -o); 3.x writes .tlt.
-    extension = ".hdf5" if tao_version == "5" else ".tlt"
+    extension = line.checkpoint_extension
     pruned_model = run_dir / RUN_LAYOUT["prune"] / f"pruned_model{extension}"
 
     try:
