@@ -25,6 +25,7 @@ import pytest
 
 from helpers.datasets import make_class_folders
 from helpers.nvidia_data import tiny_onnx
+from helpers.step_params import run_params
 from tao_kfp import spec as spec_module
 from tao_kfp.steps import common, export
 from tao_kfp.steps.validate import validate_inputs
@@ -39,22 +40,7 @@ STOP = "tensorrt.TensorRTStandInReached: tensorrt.init_libnvinfer_plugins() call
 def step12(tmp_path, monkeypatch, tao_deploy_env):
     """Steps 1, 10 and 11's outputs on disk, and the environment of a TAO 5 step-12 pod."""
     make_class_folders(tmp_path / "datasets" / "tiny")
-    plan = validate_inputs(
-        workspace=str(tmp_path),
-        run_id="job-1",
-        tao_version="5",
-        dataset_path="datasets/tiny",
-        dataset_format="class_folders",
-        pretrained_model="",
-        epochs=3,
-        retrain_epochs=2,
-        batch_size=4,
-        learning_rate=0.01,
-        prune_threshold=0.6,
-        num_gpus="1",
-        spec_overrides="",
-        base_spec="",
-    )
+    plan = validate_inputs(**run_params(tmp_path, run_id="job-1", tao_version="5", base_spec=""))
     # The retrain spec carries fields the deploy proto lacks: the step must drop them.
     common.write_spec_with(
         plan.retrain_spec,

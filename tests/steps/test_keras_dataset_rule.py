@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from steps_test_helpers import run_params
 
+from helpers.step_params import run_params
 from tao_kfp import dataset
 from tao_kfp.steps.inference import flatten_labelled_folder
 from tao_kfp.steps.validate import InputError, validate_inputs

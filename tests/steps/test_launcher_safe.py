@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from steps_test_helpers import run_params
 
+from helpers.step_params import run_params
 from tao_kfp.steps.validate import InputError, validate_inputs
 from tao_kfp.tao import LAUNCHER_SAFE_PATTERN, MODEL_KEY_ENV, launcher_safe
 

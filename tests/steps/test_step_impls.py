@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from kfp.dsl import HTML, ClassificationMetrics, Dataset, Markdown, Metrics, Model
-from steps_test_helpers import run_params
 
+from helpers.step_params import run_params
 from tao_kfp import spec as spec_module
 from tao_kfp.steps import common
 from tao_kfp.steps.evaluate import run_evaluate

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from steps_test_helpers import run_params
 
+from helpers.step_params import run_params
 from tao_kfp import spec as spec_module
 from tao_kfp.steps.validate import InputError, validate_inputs
 

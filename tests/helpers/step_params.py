@@ -1,4 +1,4 @@
-"""Helpers shared by the step tests (importable, unlike conftest)."""
+"""Valid arguments of step 1 (validate_inputs) for the tiny dataset, shared by step tests."""
 
 from __future__ import annotations
 
