@@ -86,7 +86,7 @@ check-generated: setup tools ## Fail when the compiled pipeline or the README va
 test: lint check-generated ## Everything CI runs: lint, generated-file checks, unit, chart, upload and local pipeline tests
 	$(VENV)/bin/pytest
 
-e2e: setup tools ## Build the images here (podman, Debian base) and run every chart pod, the pipeline and NVIDIA's TAO PyTorch wheels in containers
+e2e: setup tools ## Build the images here (podman, Debian base) and run every chart pod and both pipelines in containers (TF1 on a TAO stand-in, PyTorch on NVIDIA's wheels)
 	hack/e2e.sh
 
 e2e-cluster: setup tools ## Build Kubernetes from source (cached) and run every ci/ scenario's helm lifecycle on it as a namespace admin

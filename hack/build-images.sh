@@ -7,7 +7,9 @@
 #            images.taoDeploy); default: tao-step tao-deploy-step tools, what the chart's
 #            default route (tao.version 6) pulls. tao-standin (the local stand-in for TAO's
 #            image) and tao-pyt, tao-pyt-deploy (the two targets of images/tao-pyt: NVIDIA's
-#            TAO PyTorch wheels) are local runs only, built when named.
+#            TAO PyTorch wheels) are local runs only, built when named; so are tao-pyt-step
+#            and tao-pyt-deploy-step, images/tao-step on those two (make e2e; give TAO_IMAGE
+#            and TAO_COMMAND).
 #   tags     REGISTRY/NAME:VERSION
 #   VERSION  must equal Chart.yaml appVersion, the project's one version source (the images
 #            install the package hatch builds from Chart.yaml); `make images` passes it.
@@ -73,14 +75,14 @@ fi
 # An image name built from another folder's Dockerfile.
 dockerfile_of() {
   case "$1" in
-    tao-deploy-step) echo images/tao-step/Dockerfile ;;
+    tao-deploy-step | tao-pyt-step | tao-pyt-deploy-step) echo images/tao-step/Dockerfile ;;
     tao-pyt-deploy) echo images/tao-pyt/Dockerfile ;;
     *) echo "images/$1/Dockerfile" ;;
   esac
 }
 for name in "${names[@]}"; do
   if [[ ! -f "$(dockerfile_of "$name")" ]]; then
-    echo "build-images: no images/$name/Dockerfile (known: ${known[*]} tao-deploy-step tao-pyt-deploy)" >&2
+    echo "build-images: no images/$name/Dockerfile (known: ${known[*]} tao-deploy-step tao-pyt-deploy tao-pyt-step tao-pyt-deploy-step)" >&2
     exit 1
   fi
 done
@@ -143,7 +145,7 @@ for name in "${names[@]}"; do
       if [[ -n "${PYTHON_IMAGE:-}" ]]; then args+=(--build-arg "BASE_IMAGE=$PYTHON_IMAGE"); fi
       if [[ -n "${PYTHON312_PREFIX:-}" ]]; then args+=(--build-context "python312=$PYTHON312_PREFIX"); fi
       ;;
-    tao-step | tao-deploy-step)
+    tao-step | tao-deploy-step | tao-pyt-step | tao-pyt-deploy-step)
       if [[ -n "${PYTHON_IMAGE:-}" ]]; then args+=(--build-arg "PYTHON_IMAGE=$PYTHON_IMAGE"); fi
       if [[ "$name" == tao-deploy-step ]]; then
         args+=(--build-arg "TAO_IMAGE=${TAO_DEPLOY_IMAGE:-nvcr.io/nvidia/tao/tao-toolkit:6.26.3-deploy}"

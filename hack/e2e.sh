@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make e2e`: build the images on a Debian base made here and run every chart pod and the
-# whole pipeline in podman containers (tests/e2e). Sets up what it needs and fails, never
-# skips, when it cannot. Prints the time of each phase.
+# whole pipeline in podman containers (tests/e2e): the TF1 route on the TAO stand-in, the
+# PyTorch route (tao.version 6) on images of NVIDIA's wheels. Sets up what it needs and fails,
+# never skips, when it cannot. Prints the time of each phase.
 #
 # Usage: hack/e2e.sh [PYTEST_ARGS...]
 # Environment:
@@ -64,22 +65,56 @@ build_images() {
   podman image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "^($registry|$base)" || true
 }
 
+# Builds image NAME with hack/build-images.sh (extra VAR=VALUE settings first). A rebuild
+# replaces the previous image of the tag: that one is removed once every image is built, the
+# step images before the bases they were built on (about 6 GB for tao-pyt).
+stale=()
+build_replacing() {
+  local name="$1" ref old
+  shift
+  ref="$registry/$name:$version"
+  old="$(podman image inspect --format '{{.Id}}' "$ref" 2> /dev/null || true)"
+  env "$@" hack/build-images.sh build "$registry" "$version" "$name"
+  if [[ -n "$old" && "$old" != "$(podman image inspect --format '{{.Id}}' "$ref")" ]]; then
+    stale=("$old" "${stale[@]}")
+  fi
+}
+remove_stale() {
+  local id
+  for id in "${stale[@]}"; do podman image rm "$id" > /dev/null || true; done
+  stale=()
+}
+
 # NVIDIA's TAO PyTorch wheels (images/tao-pyt) from make tao-env's pins and wheelhouse: no
-# download when the wheelhouse is warm. A rebuild replaces the previous image of each tag, so
-# that one is removed (about 6 GB for tao-pyt).
+# download when the wheelhouse is warm.
 build_tao_pyt_images() {
-  local name ref old new
+  local name
   hack/tao-env.sh pyt --wheels > /dev/null
   for name in tao-pyt tao-pyt-deploy; do
-    ref="$registry/$name:$version"
-    old="$(podman image inspect --format '{{.Id}}' "$ref" 2> /dev/null || true)"
-    WHEELHOUSE="$(hack/tao-env.sh deploy --wheels)" PYTHON_IMAGE="$base" \
-      PYTHON312_PREFIX="$(hack/tao-env.sh pyt --python)" \
-      hack/build-images.sh build "$registry" "$version" "$name"
-    new="$(podman image inspect --format '{{.Id}}' "$ref")"
-    if [[ -n "$old" && "$old" != "$new" ]]; then podman image rm "$old" > /dev/null || true; fi
+    build_replacing "$name" WHEELHOUSE="$(hack/tao-env.sh deploy --wheels)" PYTHON_IMAGE="$base" \
+      PYTHON312_PREFIX="$(hack/tao-env.sh pyt --python)"
   done
+}
+
+# The PyTorch route's step images (chart: images.tao, images.taoDeploy): images/tao-step as
+# shipped, on tao-pyt and tao-pyt-deploy, its venv made from their Debian python3.
+build_tao_pyt_step_images() {
+  build_replacing tao-pyt-step PYTHON_IMAGE="$base" TAO_IMAGE="$registry/tao-pyt:$version" \
+    TAO_COMMAND=classification_pyt STEP_PYTHON=/usr/bin/python3
+  build_replacing tao-pyt-deploy-step PYTHON_IMAGE="$base" \
+    TAO_IMAGE="$registry/tao-pyt-deploy:$version" TAO_COMMAND=classification_pyt \
+    STEP_PYTHON=/usr/bin/python3
+  remove_stale
   podman image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "^$registry/tao-pyt" || true
+}
+
+# The PyTorch route's whole pipeline in its step images. Its reference is make demo-tao's run
+# on the envs of make tao-env (built here when missing, offline from the images' wheelhouse).
+pyt_pipeline() {
+  local pyt_env deploy_env
+  pyt_env="$(hack/tao-env.sh pyt)" && deploy_env="$(hack/tao-env.sh deploy)" || return 1
+  TAO_PYT_ENV="$pyt_env" TAO_DEPLOY_ENV="$deploy_env" .venv/bin/pytest -m e2e \
+    tests/e2e/test_pyt_pipeline_in_containers.py -p no:cacheprovider "$@"
 }
 
 phase "packages (apt)" install_packages
@@ -87,7 +122,9 @@ phase "podman check" podman info --format '{{.Host.OCIRuntime.Name}} {{.Host.Cgr
 phase "base image (debootstrap)" hack/build-base-image.sh "$base"
 phase "images" build_images
 phase "images (TAO PyTorch)" build_tao_pyt_images
+phase "images (TAO PyTorch steps)" build_tao_pyt_step_images
 export E2E_REGISTRY="$registry" E2E_VERSION="$version"
 phase "chart pods" .venv/bin/pytest -m e2e tests/e2e/test_podrun.py tests/e2e/test_chart_pods.py -p no:cacheprovider "$@"
 phase "pipeline (DockerRunner)" .venv/bin/pytest -m e2e tests/e2e/test_pipeline_in_containers.py -p no:cacheprovider "$@"
 phase "TAO PyTorch in its images" .venv/bin/pytest -m e2e tests/e2e/test_tao_pyt_images.py -p no:cacheprovider "$@"
+phase "pipeline pyt (DockerRunner)" pyt_pipeline "$@"

@@ -205,16 +205,25 @@ class NvidiaEnvs:
         )
 
     def process_env(self) -> Dict[str, str]:
-        """What every step of the run inherits: the shim switched on, step 1's NVIDIA check."""
-        from tao_kfp.routes import pyt, pyt_steps
+        """What every step of the run inherits: :func:`nvidia_cpu_env`, step 1's NVIDIA check."""
+        from tao_kfp.routes import pyt
 
         return {
-            pyt.CPU_ENV: "1",
-            pyt_steps.STAND_IN_ENV: "1",
+            **nvidia_cpu_env(),
             pyt.NVIDIA_PYTHON_ENV[False]: str(self.pyt / "bin" / "python"),
             pyt.NVIDIA_PYTHON_ENV[True]: str(self.deploy / "bin" / "python"),
-            "TELEMETRY_OPT_OUT": "yes",
         }
+
+
+def nvidia_cpu_env() -> Dict[str, str]:
+    """The environment of every step of a PyTorch-route run on a CPU, wherever it runs.
+
+    The envs of make demo-tao and the images of make e2e alike: the CPU shim on, tao-deploy's
+    stop at the TensorRT stand-in recorded instead of failing the step, NVIDIA's telemetry off.
+    """
+    from tao_kfp.routes import pyt, pyt_steps
+
+    return {pyt.CPU_ENV: "1", pyt_steps.STAND_IN_ENV: "1", "TELEMETRY_OPT_OUT": "yes"}
 
 
 # The PyTorch route's demo: a few epochs of efficientvit_b0 at the demo's image size.
@@ -428,7 +437,8 @@ def run_local(
         spec_overrides: Spec fields laid (key by key) over the demo overrides.
         image_size: Model input size in pixels (square); also the size digits are written at.
         keep_checkpoints: ``last-best`` or ``all`` per-epoch checkpoints (CPU backend).
-        tao_version: TAO route the CPU backend plays: ``3`` or ``5``.
+        tao_version: TAO route: ``3`` or ``5`` played by the CPU backend, ``6`` NVIDIA's code
+            from the envs of make tao-env (ignored when ``environment`` is given).
         runner: kfp.local runner; default: a SubprocessRunner in this environment (tests/e2e
             pass a DockerRunner to run the same pipeline in containers).
         environment: EnvironmentConfig to adapt the package for; default:
@@ -470,7 +480,11 @@ def run_local(
     runs_before = _subfolders(pipeline_root)
     experiments_before = _subfolders(workspace / "experiments")
 
-    nvidia = NvidiaEnvs.from_environment() if route_for(tao_version).name == "pyt" else None
+    # tao.version 6 runs NVIDIA's code: here from the envs of make tao-env, or in the images
+    # of the caller's environment (tests/e2e: DockerRunner, which passes nvidia_cpu_env()).
+    nvidia = None
+    if environment is None and route_for(tao_version).name == "pyt":
+        nvidia = NvidiaEnvs.from_environment()
     environment = environment or local_environment(workspace, tao_version, nvidia)
     route = route_for(environment.tao.version)
     docs = adapt_package(load_package(shipped_file(route.package)), environment)

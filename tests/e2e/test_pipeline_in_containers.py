@@ -11,7 +11,6 @@ import json
 import os
 import re
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -30,26 +29,6 @@ ACCURACY_NOISE = 0.03
 TORCH_PIN = re.search(
     r'"torch==([^"]+)"', (Path(__file__).parents[2] / "pyproject.toml").read_text()
 ).group(1)
-
-
-@pytest.fixture(scope="module")
-def docker_host(tmp_path_factory):
-    """podman's Docker-compatible API on a socket of its own, for the docker SDK kfp uses."""
-    socket = tmp_path_factory.mktemp("podman") / "podman.sock"
-    service = subprocess.Popen(
-        ["podman", "system", "service", "--time=0", f"unix://{socket}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while not socket.exists():
-        if service.poll() is not None or time.monotonic() > deadline:
-            service.kill()
-            pytest.fail(f"podman system service did not open {socket} (exit {service.poll()})")
-        time.sleep(0.2)
-    yield f"unix://{socket}"
-    service.terminate()
-    service.wait(timeout=30)
 
 
 def container_environment(workspace: Path) -> EnvironmentConfig:

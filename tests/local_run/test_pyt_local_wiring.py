@@ -37,6 +37,8 @@ def test_the_demo_switches_the_shim_and_step_ones_nvidia_check_on(tmp_path):
     environ = NvidiaEnvs(tmp_path / "pyt", tmp_path / "deploy").process_env()
     assert environ[pyt.CPU_ENV] == "1" and environ[pyt_steps.STAND_IN_ENV] == "1"
     assert environ[pyt.NVIDIA_PYTHON_ENV[False]] == str(tmp_path / "pyt" / "bin" / "python")
+    # make e2e's containers get the same switches (tests/e2e/test_pyt_pipeline_in_containers.py).
+    assert local_run.nvidia_cpu_env().items() <= environ.items()
 
 
 def test_where_tao_deploy_stopped_is_read_from_its_traceback(monkeypatch):

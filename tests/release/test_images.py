@@ -28,9 +28,14 @@ from tao_kfp.routes import pyt
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "images"
 BUILT = sorted(path.parent.name for path in IMAGES.glob("*/Dockerfile"))
-# Built here too: images/tao-step on TAO 5's deploy image, and images/tao-pyt's deploy target
-# (hack/build-images.sh).
-BUILT_FROM_OTHER_DOCKERFILES = ["tao-deploy-step", "tao-pyt-deploy"]
+# Built here too: images/tao-step on TAO 5's deploy image, images/tao-pyt's deploy target and
+# images/tao-step on the two tao-pyt images (hack/build-images.sh; make e2e).
+BUILT_FROM_OTHER_DOCKERFILES = [
+    "tao-deploy-step",
+    "tao-pyt-deploy",
+    "tao-pyt-step",
+    "tao-pyt-deploy-step",
+]
 # What `make images` builds and the chart and pipeline pull.
 SHIPPED = ["tao-step", "tools"]
 # What `make images` builds by default (image name, Dockerfile folder): the images the chart's
@@ -197,6 +202,33 @@ def test_deploy_step_image_is_the_step_image_on_the_default_routes_deploy_image(
     assert f"--build-arg TAO_COMMAND={pyt.ENTRYPOINT}" in build
     values = yaml.safe_load((ROOT / "values.yaml").read_text())
     assert values["images"]["taoDeploy"]["repository"].endswith("/tao-deploy-step")
+
+
+@pytest.mark.parametrize("name", ["tao-pyt-step", "tao-pyt-deploy-step"])
+def test_pyt_step_images_are_the_step_image_on_the_tao_pyt_images(name):
+    """make e2e's images.tao and images.taoDeploy for tao.version 6: images/tao-step as shipped,
+    on the base and with the TAO command hack/e2e.sh gives."""
+    result = subprocess.run(
+        ["hack/build-images.sh", "build", "localhost/e2e", VERSION, name],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DRY_RUN": "1",
+            "CONTAINER_ENGINE": "docker",
+            "TAO_IMAGE": f"localhost/e2e/{name[: -len('-step')]}:{VERSION}",
+            "TAO_COMMAND": "classification_pyt",
+            "STEP_PYTHON": "/usr/bin/python3",
+        },
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    [build] = [line for line in result.stdout.splitlines() if line.startswith("+ docker build")]
+    assert "--file images/tao-step/Dockerfile" in build
+    assert f"--tag localhost/e2e/{name}:{VERSION}" in build
+    assert f"--build-arg TAO_IMAGE=localhost/e2e/{name[: -len('-step')]}:{VERSION}" in build
+    assert "--build-arg TAO_COMMAND=classification_pyt" in build
+    assert "--build-arg STEP_PYTHON=/usr/bin/python3" in build
 
 
 def test_deploy_step_image_on_tao5_deploy_is_an_opt_in():
