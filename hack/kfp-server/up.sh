@@ -4,7 +4,7 @@
 # server with its config.json, the ScheduledWorkflow controller and, where the release has the
 # controller create Workflows itself (2.0.5), the persistence agent that reports them to the
 # API server. Around them: MariaDB (Debian's mariadb-server), SeaweedFS's S3 gateway, and a
-# Kubernetes control plane (hack/cluster/up.sh, or the one CLUSTER_ENV names) with KFP's
+# Kubernetes control plane (hack/cluster/up.sh with its nodes, or the one CLUSTER_ENV names) with KFP's
 # ScheduledWorkflow CRD, Argo's Workflow CRD and KFP's ServiceAccounts and Roles applied from
 # the release's own manifests. Each KFP process runs as its pod would: in a mount namespace of
 # its own whose /run holds its ServiceAccount token, so in-cluster config and KFP's RBAC apply.
@@ -66,6 +66,8 @@ if [[ -z "${CLUSTER_ENV:-}" ]]; then
   "$repo/hack/cluster/up.sh" "$state/cluster"
   CLUSTER_ENV="$state/cluster/env"
   echo "$state/cluster" > "$state/run/cluster.owned"
+  # Node cpu-1, whose agent runs the chart's pods (the helm tests' hook Jobs) in podman.
+  "$repo/hack/cluster/nodes.sh" "$state/cluster" > /dev/null
 fi
 # shellcheck disable=SC1090
 source "$CLUSTER_ENV"
@@ -217,5 +219,6 @@ KFP_MULTI_USER=${KFP_MULTI_USER:-false}
 KFP_STATE=$state
 KUBECONFIG=$KUBECONFIG
 KFP_DB_SOCKET=$state/run/mysql.sock
+CLUSTER_ENV=$CLUSTER_ENV
 ENV
 echo "kfp-server: KFP $KFP_TAG up at http://127.0.0.1:$http_port (state $state)" >&2
