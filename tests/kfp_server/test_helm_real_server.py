@@ -173,6 +173,8 @@ class Release:
         self.prefix = args["--version-prefix"]
         self.experiment_name = args.get("--experiment")
         self.cron = args.get("--recurring-cron")
+        # Pods of earlier releases in a shared namespace (`kubeflow`) are not this release's.
+        self.earlier_pods = set(scenario.cluster.pod_logs(scenario.namespace))
 
     def _upload_args(self) -> Dict[str, str]:
         [job] = [
@@ -201,7 +203,10 @@ class Release:
 
     def upload_logs(self) -> str:
         logs = self.s.cluster.pod_logs(self.s.namespace)
-        return "\n".join(log for pod, log in sorted(logs.items()) if "-upload-" in pod)
+        return "\n".join(
+            log for pod, log in sorted(logs.items())
+            if "-upload-" in pod and pod not in self.earlier_pods
+        )  # fmt: skip
 
     def run_of(self, version_id: str) -> dict:
         """The one run of that version (runFirst), with its Workflow."""
@@ -328,6 +333,50 @@ def test_helm_lifecycle_against_the_real_server(kfp_server, standalone):
     assert r.ours() == sorted([v1, v2]), "a reinstall of an uploaded version uploaded again"
     s.helm("uninstall", RELEASE, "--wait", "--timeout", "5m")
     assert r.one_enabled_schedule_on(v1_id)["recurring_run_id"] == kept["recurring_run_id"]
+    s.no_pod_refused()
+
+
+# The other standalone scenarios differ in storage, Secrets, labels and the TAO route (04: TAO 5,
+# MIG GPUs), so in the package each uploads: each install's upload Job must get its version in.
+OTHER_SCENARIOS = [
+    path for path in sorted((REPO / "ci").glob("*-values.yaml"))
+    if path not in (DEFAULT, MULTI_USER)
+]  # fmt: skip
+
+
+@pytest.fixture(params=OTHER_SCENARIOS, ids=lambda path: path.stem)
+def other(kfp_server, tmp_path, request):
+    cluster = _cluster(kfp_server)
+    # A pipeline of its own per scenario (01 and 02 would otherwise share the release's name).
+    scenario = Scenario(
+        cluster, request.param, tmp_path, kfp=Endpoint(kfp_server.host), kfp_roles=False,
+        reuse_namespace=True,
+        extra_values={"upload": {"pipelineName": f"e2e-{request.param.stem}"}},
+    )  # fmt: skip
+    yield Release(kfp_server, scenario, KfpReader(kfp_server.host))
+    scenario.close()
+    scenario.helm("uninstall", RELEASE, "--wait", "--timeout", "2m", check=False)
+    cluster.kubectl("delete", "pvc", "-n", scenario.namespace, "--all", check=False)
+    cluster.kubectl("delete", "pv", "-l", LABEL, "--ignore-not-found", check=False)
+    cluster.kubectl(
+        "delete", "pv", f"{scenario.namespace}-team-tao-data", "--ignore-not-found", check=False
+    )
+    grant = f"tenant-{scenario.name}"
+    cluster.kubectl(
+        "delete", "clusterrolebinding,clusterrole", grant, "--ignore-not-found", check=False
+    )
+
+
+@pytest.mark.kfp_server
+def test_each_other_scenario_uploads_its_version(kfp_server, other):
+    r, s = other, other.s
+    s.prepare()
+    s.install()
+    [version] = r.ours()
+    assert re.fullmatch(rf"{re.escape(r.prefix)}-[0-9a-f]{{10}}", version), version
+    assert sorted(r.versions()) == sorted([r.pipeline, version])
+    assert f"Adapting for KFP {kfp_server.env['KFP_TAG']}" in r.upload_logs()
+    s.helm("uninstall", RELEASE, "--wait", "--timeout", "5m")
     s.no_pod_refused()
 
 
