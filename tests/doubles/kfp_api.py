@@ -365,7 +365,7 @@ class FakeKfpApi:
             items = [
                 r
                 for r in self.state.runs.values()
-                if q.get("experiment_id") in (None, r.get("experiment_id"))
+                if q.get("experiment_id") in (None, r.get("experiment_id")) and self._reported(r)
             ]
             return 200, _page(items, q, "runs")
         if len(segments) == 2 and segments[0] == "recurringruns":
@@ -463,10 +463,21 @@ class FakeKfpApi:
     def _duplicate_status(self) -> int:
         return 500 if self.legacy_duplicates else 409
 
-    def start_scheduled_run(self, recurring_run_id: str, state: Optional[str] = "RUNNING") -> str:
+    def start_scheduled_run(
+        self,
+        recurring_run_id: str,
+        state: Optional[str] = "RUNNING",
+        listed_after_disable: Optional[float] = None,
+    ) -> str:
         """What the ScheduledWorkflow controller does at a cron tick: a run whose Workflow is
         owned by the recurring run. ``state`` None: no state in the answer, as KFP 2.0.5 reports
         a run before Argo gives its Workflow a phase (seen on the real server, make e2e-kfp).
+
+        ``listed_after_disable``: the controller created the Workflow just before the disable
+        took effect and KFP 2.0.5's persistence agent reports it to the server (which is what
+        lists it) that many seconds after the disable. Once the recurring run is deleted the
+        report fails and the run is never listed (2.0.5 ReportWorkflowResource looks up the
+        recurring run first, backend/src/apiserver/resource/resource_manager.go:1170-1173).
         Returns the run id."""
         with self._lock:
             recurring = self.state.recurring_runs[recurring_run_id]
@@ -478,11 +489,21 @@ class FakeKfpApi:
                 "recurring_run_id": recurring_run_id,
                 "created_at": _now(),
                 "_order": next(self._clock),
+                "_listed_after_disable": listed_after_disable,
             }
             if state is not None:
                 self.state.runs[run_id]["state"] = state
             self.state.workflows[run_id] = recurring_run_id
             return run_id
+
+    def _reported(self, run: Dict[str, Any]) -> bool:
+        """Whether the server lists the run yet (see ``start_scheduled_run``)."""
+        lag = run.get("_listed_after_disable")
+        if lag is None:
+            return True
+        recurring = self.state.recurring_runs.get(run["recurring_run_id"])
+        disabled_at = recurring.get("_disabled_at") if recurring else None
+        return disabled_at is not None and time.monotonic() >= disabled_at + lag
 
     def _backend_at_least(self, version: Tuple[int, int]) -> bool:
         numbers = self.tag_name.split(".")[:2]
@@ -507,6 +528,8 @@ class FakeKfpApi:
         elif method == "POST" and verb in ("disable", "enable"):
             status = "DISABLED" if verb == "disable" else "ENABLED"
             self.state.recurring_runs[recurring_id]["status"] = status
+            if verb == "disable":
+                self.state.recurring_runs[recurring_id].setdefault("_disabled_at", time.monotonic())
         else:
             raise ApiError(404, f"Not Found: {method} recurringruns/{target}")
         return {}

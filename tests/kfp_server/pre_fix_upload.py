@@ -13,13 +13,23 @@ from typing import Any
 from tao_kfp.upload import command, inputs, reconcile
 
 
-def _delete_with_default_options(kfp, experiment, name: str, keep: Any, backend: Any = None):
+def _delete_with_default_options(kfp, experiment, name: str, keep: Any, *_backend_and_grace):
     """Before issue 15: the replaced recurring runs were deleted with the API's default options,
     and Kubernetes' garbage collector then deleted the Workflows they owned."""
     for recurring in kfp.find_recurring_runs(experiment.experiment_id, name):
         rid = recurring.recurring_run_id
         if keep is None or rid != keep.recurring_run_id:
             kfp.call(f"delete recurring run {rid}", kfp.client.delete_recurring_run, rid)
+
+
+_remove_recurring_runs = reconcile.remove_recurring_runs
+
+
+def _delete_right_after_the_disable(kfp, experiment, name: str, keep: Any, backend: Any = None,
+                                    *_grace):  # fmt: skip
+    """Before the grace: disable, list the runs at once, delete if none was listed as going
+    (the same steps with no wait), so a run the API did not list yet was deleted with it."""
+    _remove_recurring_runs(kfp, experiment, name, keep, backend, 0.0)
 
 
 def _cron_fields_only(cron: str) -> str:
@@ -33,6 +43,7 @@ def _no_run_param_check(*_args: Any, **_kwargs: Any) -> None:
 
 PRE_FIX = {
     "schedule-delete": (reconcile, "remove_recurring_runs", _delete_with_default_options),
+    "schedule-grace": (reconcile, "remove_recurring_runs", _delete_right_after_the_disable),
     "cron-ranges": (inputs, "normalise_cron", _cron_fields_only),
     "run-param-types": (inputs, "check_run_params", _no_run_param_check),
 }

@@ -25,6 +25,13 @@ CASES = {
         "test_moving_the_schedule_keeps_the_workflow_the_old_schedule_started",
         "were deleted with it",
     ),
+    # Deleting the old recurring run as soon as the API lists no going run of it: a Workflow
+    # the persistence agent has not reported yet is deleted with it (before 2.16 only).
+    "schedule-grace": (
+        "tests/kfp_server/test_schedule_window.py::"
+        "test_a_run_the_api_does_not_list_yet_survives_the_move",
+        "were deleted with it",
+    ),
     # "61 3 * * *" reaches the server, which refuses it (robfig/cron) after the upload.
     "cron-ranges": (
         "test_an_out_of_range_cron_is_refused_before_anything_is_uploaded",
@@ -36,6 +43,8 @@ CASES = {
         "input parameter epochs requires type",
     ),
 }
+# From 2.16 the delete orphans the runs: there is no window, and that uploader passes.
+FIXED_BY_THE_SERVER_FROM = {"schedule-grace": (2, 16, 0)}
 
 
 @pytest.mark.parametrize("fix", sorted(CASES))
@@ -51,7 +60,7 @@ def test_the_suite_fails_without_the_fix(kfp_server, fix):
             "-p",
             "no:cacheprovider",
             "-q",
-            f"{MODULE}::{test}",
+            test if "/" in test else f"{MODULE}::{test}",
         ],  # fmt: skip
         env={**os.environ, "KFP_E2E_PRE_FIX": fix},
         cwd=REPO,
@@ -60,5 +69,8 @@ def test_the_suite_fails_without_the_fix(kfp_server, fix):
         timeout=600,
     )
     summary = result.stdout.strip().splitlines()[-1:]
+    if kfp_server.release >= FIXED_BY_THE_SERVER_FROM.get(fix, (99,)):
+        assert result.returncode == 0, result.stdout
+        return
     assert result.returncode == 1 and summary and "1 failed" in summary[0], result.stdout
     assert reason in result.stdout, result.stdout

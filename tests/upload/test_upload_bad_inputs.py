@@ -37,6 +37,12 @@ def test_a_deadline_that_is_not_a_usable_number(capsys, toy_packages, deadline):
     assert status == 2 and "--deadline-seconds must be" in one_line(err)
 
 
+@pytest.mark.parametrize("grace", ["inf", "nan", "-1"])
+def test_a_schedule_grace_that_is_not_a_usable_number(capsys, toy_packages, grace):
+    status, err = run(capsys, toy_packages[0], "--schedule-grace-seconds", grace)
+    assert status == 2 and "--schedule-grace-seconds must be" in one_line(err)
+
+
 @pytest.mark.parametrize(
     "make, flag, expected",
     [

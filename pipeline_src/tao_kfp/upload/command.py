@@ -43,6 +43,7 @@ from tao_kfp.upload.inputs import (
     version_name_for,
 )
 from tao_kfp.upload.reconcile import (
+    SCHEDULE_GRACE_SECONDS,
     disable_recurring_runs,
     ensure_experiment,
     ensure_pipeline,
@@ -114,6 +115,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--recurring-cron",
         help="keep one recurring run (named after the pipeline) on this cron schedule, running "
         'the uploaded version, e.g. "0 0 * * *"; an older one is replaced',
+    )
+    after.add_argument(
+        "--schedule-grace-seconds",
+        type=float,
+        default=SCHEDULE_GRACE_SECONDS,
+        help="KFP before 2.16: a replaced recurring run is deleted only when none of its runs is "
+        "listed as going this many seconds after it was disabled (default %(default)g); 0 does "
+        "not wait",
     )
     after.add_argument(
         "--disable-recurring-run",
@@ -200,7 +209,9 @@ def upload(inputs: Inputs, policy: RetryPolicy) -> None:
             # No schedule wanted (any more): remove the one an earlier revision created.
             experiment = kfp.find_experiment(inputs.experiment_name)
             if experiment is not None:
-                remove_recurring_runs(kfp, experiment, schedule, keep=None, backend=backend)
+                remove_recurring_runs(
+                    kfp, experiment, schedule, None, backend, inputs.schedule_grace_seconds
+                )
         if not (inputs.experiment or inputs.run_first or inputs.cron):
             return
         experiment = ensure_experiment(kfp, inputs.experiment_name)
@@ -211,8 +222,9 @@ def upload(inputs: Inputs, policy: RetryPolicy) -> None:
                 print("Run not started: the version is unchanged (--run-first runs new versions).")
         if inputs.cron:
             ensure_recurring_run(
-                kfp, experiment, version, schedule, inputs.cron, inputs.run_params, backend
-            )
+                kfp, experiment, version, schedule, inputs.cron, inputs.run_params, backend,
+                inputs.schedule_grace_seconds,
+            )  # fmt: skip
 
 
 def verify_only(inputs: Inputs, policy: RetryPolicy) -> None:

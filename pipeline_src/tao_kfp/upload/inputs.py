@@ -49,6 +49,7 @@ class Inputs:
     run_first: bool
     run_params: Dict[str, Any]
     cron: Optional[str]
+    schedule_grace_seconds: float
     stated_backend: Any
     upload_job: Optional[str]
 
@@ -104,9 +105,20 @@ def check_inputs(args: argparse.Namespace) -> Inputs:
         run_first=bool(args.run_first),
         run_params=run_params,
         cron=cron,
+        schedule_grace_seconds=check_schedule_grace_seconds(args.schedule_grace_seconds),
         stated_backend=stated,
         upload_job=args.upload_job,
     )
+
+
+def check_schedule_grace_seconds(seconds: float) -> float:
+    """A finite number of seconds, 0 or more (0: delete a replaced schedule without waiting)."""
+    if not 0 <= seconds <= MAX_DEADLINE_SECONDS:  # False for nan and inf too
+        raise UploadError(
+            f"--schedule-grace-seconds must be a number of seconds from 0 to "
+            f"{MAX_DEADLINE_SECONDS:g}, got {seconds:g}"
+        )
+    return seconds
 
 
 def check_deadline_seconds(seconds: float) -> None:

@@ -6,10 +6,27 @@ changes nothing and a racing one ends with one object (``KfpApi.create``).
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+import time
+from typing import Any, Dict, List, Optional, Tuple
 
 from tao_kfp.upload.api import SCHEDULE_SUFFIX, KfpApi
 from tao_kfp.upload.errors import UploadError
+
+# Orphaning delete of a recurring run: DeleteRecurringRunRequest.propagation_policy, from KFP
+# 2.16.0 (backend/api/v2beta1/recurring_run.proto). Each run's Workflow has an owner reference to
+# the ScheduledWorkflow, so a plain delete lets the garbage collector delete runs in flight.
+ORPHAN_DELETE_FROM = (2, 16, 0)
+# A run counts as going unless it has ended: KFP 2.0.5 reports no state at all (the API omits
+# RUNTIME_STATE_UNSPECIFIED) until Argo's controller gives its Workflow a phase.
+_ENDED_RUN_STATES = {"SUCCEEDED", "SKIPPED", "FAILED", "CANCELED"}
+# Before 2.16, how long a recurring run stays disabled before it may be deleted: a run its
+# controller started just before the disable took effect is listed by then. On 2.0.5 the
+# persistence agent reports the controller's Workflows from a 1 s rate-limited queue with retries
+# and re-reports every Workflow each 30 s (its informers' resync); from 2.1 the run is inserted
+# just after its Workflow is created (docs/schedule-lifecycle.md).
+SCHEDULE_GRACE_SECONDS = 60.0
+# Time kept after the grace for listing the runs again and deleting, within --deadline-seconds.
+_AFTER_GRACE_SECONDS = 15.0
 
 
 def ensure_pipeline(kfp: KfpApi, name: str, package_file: str, description: Optional[str]) -> Any:
@@ -125,6 +142,7 @@ def ensure_recurring_run(
     cron: str,
     params: Dict[str, Any],
     backend: Any = None,
+    grace_seconds: float = SCHEDULE_GRACE_SECONDS,
 ) -> None:
     """Keeps exactly one enabled recurring run ``name``, on ``version``, ``cron`` and ``params``.
 
@@ -173,65 +191,110 @@ def ensure_recurring_run(
             f"Recurring run '{name}' created (id {keep.recurring_run_id}, cron '{cron}', "
             f"version '{version.name or version.display_name}')."
         )
-    remove_recurring_runs(kfp, experiment, name, keep=keep, backend=backend)
-
-
-# Orphaning delete of a recurring run: DeleteRecurringRunRequest.propagation_policy, from KFP
-# 2.16.0 (backend/api/v2beta1/recurring_run.proto). Each run's Workflow has an owner reference to
-# the ScheduledWorkflow, so a plain delete lets the garbage collector delete runs in flight.
-ORPHAN_DELETE_FROM = (2, 16, 0)
-# A run counts as going unless it has ended: KFP 2.0.5 reports no state at all (the API omits
-# RUNTIME_STATE_UNSPECIFIED) until Argo's controller gives its Workflow a phase.
-_ENDED_RUN_STATES = {"SUCCEEDED", "SKIPPED", "FAILED", "CANCELED"}
+    remove_recurring_runs(kfp, experiment, name, keep, backend, grace_seconds)
 
 
 def remove_recurring_runs(
-    kfp: KfpApi, experiment: Any, name: str, keep: Any, backend: Any = None
+    kfp: KfpApi,
+    experiment: Any,
+    name: str,
+    keep: Any,
+    backend: Any = None,
+    grace_seconds: float = SCHEDULE_GRACE_SECONDS,
 ) -> None:
     """Removes the recurring runs called ``name`` except ``keep``, never killing a run.
 
-    From 2.16.0 the delete orphans the runs it started. Before, the recurring run is disabled
-    first, and deleted only when none of its runs is still going; otherwise it stays disabled
-    (a later upload deletes it once its runs have ended). ``backend`` None: a 2.16+ server.
+    From 2.16.0 the delete orphans the runs it started. Before, each is disabled first and
+    deleted only when, ``grace_seconds`` after it was seen disabled, none of its runs is listed
+    as going; otherwise it stays disabled and a later upload deletes it
+    (docs/schedule-lifecycle.md). ``backend`` None: a 2.16+ server.
     """
-    orphan = backend is None or backend.version >= ORPHAN_DELETE_FROM
-    for recurring in kfp.find_recurring_runs(experiment.experiment_id, name):
-        rid = recurring.recurring_run_id
-        if keep is not None and rid == keep.recurring_run_id:
-            continue
-        if orphan:
-            kfp.call(
-                f"delete recurring run '{name}' (id {rid})",
-                kfp.client._recurring_run_api.recurring_run_service_delete_recurring_run,
-                rid,
-                propagation_policy="ORPHAN",
-            )
+    old = [
+        recurring
+        for recurring in kfp.find_recurring_runs(experiment.experiment_id, name)
+        if keep is None or recurring.recurring_run_id != keep.recurring_run_id
+    ]
+    if backend is None or backend.version >= ORPHAN_DELETE_FROM:
+        for recurring in old:
+            _delete(kfp, name, recurring, propagation_policy="ORPHAN")
+            rid = recurring.recurring_run_id
             print(f"Recurring run '{name}' (id {rid}) deleted; the runs it started are kept.")
-            continue
+        return
+    for recurring in old:
         if recurring.status != "DISABLED":
             kfp.call(
-                f"disable recurring run '{name}' (id {rid})", kfp.client.disable_recurring_run, rid
+                f"disable recurring run '{name}' (id {recurring.recurring_run_id})",
+                kfp.client.disable_recurring_run,
+                recurring.recurring_run_id,
             )
-        active = [
-            run.run_id
-            for run in kfp.call(
-                f"list the runs of experiment '{experiment.display_name}'",
-                kfp.client.list_runs,
-                experiment_id=experiment.experiment_id,
-                page_size=1000,
-            ).runs
-            or []
-            if run.recurring_run_id == rid and run.state not in _ENDED_RUN_STATES
+    # Each is disabled now, by this upload or an earlier one: the grace counts from here.
+    disabled = time.monotonic()
+    idle = _without_going_runs(kfp, experiment, name, old, backend)
+    if not idle:
+        return
+    ids = ", ".join(recurring.recurring_run_id for recurring in idle)
+    if kfp.time_left() - grace_seconds < _AFTER_GRACE_SECONDS:
+        print(
+            f"Recurring run '{name}' (id {ids}) disabled, not deleted: waiting {grace_seconds:g} s "
+            f"for runs KFP {backend} may not list yet would pass --deadline-seconds. The next "
+            "upload deletes it."
+        )
+        return
+    if grace_seconds > 0:
+        print(
+            f"Recurring run '{name}' (id {ids}) disabled; waiting {grace_seconds:g} s before "
+            f"deleting it: KFP {backend} may not list yet a run its ScheduledWorkflow started "
+            "just before the disable, and deleting it would delete that run (orphaning needs "
+            "2.16.0).",
+            flush=True,  # the chart's Job log shows why the upload pauses
+        )
+        time.sleep(max(0.0, disabled + grace_seconds - time.monotonic()))
+    for recurring in _without_going_runs(kfp, experiment, name, idle, backend):
+        _delete(kfp, name, recurring)
+        print(
+            f"Recurring run '{name}' (id {recurring.recurring_run_id}) deleted (none of its runs "
+            f"was going {grace_seconds:g} s after the disable)."
+        )
+
+
+def _without_going_runs(
+    kfp: KfpApi, experiment: Any, name: str, recurring_runs: List[Any], backend: Any
+) -> List[Any]:
+    """Those of ``recurring_runs`` with no listed run still going; says why for the others."""
+    runs = (
+        kfp.call(
+            f"list the runs of experiment '{experiment.display_name}'",
+            kfp.client.list_runs,
+            experiment_id=experiment.experiment_id,
+            page_size=1000,
+        ).runs
+        or []
+    )
+    idle = []
+    for recurring in recurring_runs:
+        rid = recurring.recurring_run_id
+        going = [
+            r.run_id for r in runs if r.recurring_run_id == rid and r.state not in _ENDED_RUN_STATES
         ]
-        if active:
-            print(
-                f"Recurring run '{name}' (id {rid}) disabled, not deleted: its run(s) "
-                f"{', '.join(active)} are still going and KFP {backend} deletes a recurring run's "
-                "runs with it (orphaning needs 2.16.0). The next upload deletes it once they end."
-            )
+        if not going:
+            idle.append(recurring)
             continue
-        kfp.call(f"delete recurring run '{name}' (id {rid})", kfp.client.delete_recurring_run, rid)
-        print(f"Recurring run '{name}' (id {rid}) deleted (none of its runs was still going).")
+        print(
+            f"Recurring run '{name}' (id {rid}) disabled, not deleted: its run(s) "
+            f"{', '.join(going)} are still going and KFP {backend} deletes a recurring run's "
+            "runs with it (orphaning needs 2.16.0). The next upload deletes it once they end."
+        )
+    return idle
+
+
+def _delete(kfp: KfpApi, name: str, recurring: Any, **options: str) -> None:
+    rid = recurring.recurring_run_id
+    kfp.call(
+        f"delete recurring run '{name}' (id {rid})",
+        kfp.client._recurring_run_api.recurring_run_service_delete_recurring_run,
+        rid,
+        **options,
+    )
 
 
 def disable_recurring_runs(kfp: KfpApi, experiment_name: str, pipeline_name: str) -> None:
