@@ -17,8 +17,6 @@ cd "$(dirname "$0")/.."
 state="${CLUSTER_DIR:-${TMPDIR:-/tmp}/tao-kfp-cluster}"
 registry="${E2E_REGISTRY:-localhost/tao-kfp-e2e}"
 version="$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' Chart.yaml)"
-export CONTAINER_ENGINE=podman BUILD_NETWORK=host
-export CA_BUNDLE="${CA_BUNDLE:-${SSL_CERT_FILE:-}}"
 
 timings=()
 phase() { # phase NAME COMMAND...: run, time and record it; stop at the first failure
