@@ -124,9 +124,12 @@ as_pod() { # as_pod NAME SERVICE_ACCOUNT COMMAND...: start COMMAND with that acc
   kubectl create token "$account" -n kubeflow --duration=24h > "$root/run/secrets/kubernetes.io/serviceaccount/token"
   cp "$CLUSTER_CA" "$root/run/secrets/kubernetes.io/serviceaccount/ca.crt"
   echo kubeflow > "$root/run/secrets/kubernetes.io/serviceaccount/namespace"
-  # The persistence agent's projected token (its Deployment mounts it at /var/run/secrets/kubeflow/tokens).
+  # The persistence agent's projected token: audience pipelines.kubeflow.org, as its Deployment
+  # mounts it at /var/run/secrets/kubeflow/tokens (ml-pipeline-persistenceagent-deployment.yaml);
+  # a multi-user server's TokenReview refuses any other audience, and every report with it.
   [[ "$account" != ml-pipeline-persistenceagent ]] ||
-    cp "$root/run/secrets/kubernetes.io/serviceaccount/token" "$root/run/secrets/kubeflow/tokens/persistenceagent-sa-token"
+    kubectl create token "$account" -n kubeflow --duration=24h --audience=pipelines.kubeflow.org \
+      > "$root/run/secrets/kubeflow/tokens/persistenceagent-sa-token"
   # /var/run is /run; HOME is empty so no ~/.kube/config is read (2.0.5 client/swf.go:82-86).
   # shellcheck disable=SC2016 # $0 and $@ belong to the inner sh
   start "$name" unshare --mount --propagation private sh -c 'mount --bind "$0" /run && exec "$@"' \

@@ -332,7 +332,7 @@ def test_helm_lifecycle_against_the_real_server(kfp_server, standalone):
     # schedule back to it
     s.helm("rollback", RELEASE, "1", "--wait", "--timeout", "5m")
     assert sorted(r.versions()) == sorted([r.pipeline, v1, v2])
-    r.one_enabled_schedule_on(v1_id)
+    r.schedule_started(r.one_enabled_schedule_on(v1_id))  # the reinstall below moves it
 
     # uninstall: the pre-delete Job disables the schedule
     s.helm("uninstall", RELEASE, "--wait", "--timeout", "5m")
