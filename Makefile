@@ -19,7 +19,7 @@ export README_GENERATOR := $(CURDIR)/$(TOOLS)/node_modules/.bin/readme-generator
 CHART_NAME := $(shell sed -n 's/^name: *//p' Chart.yaml)
 VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}/\1/p' Chart.yaml)
 REGISTRY ?= localhost:5000/tao-kfp
-# Images `make images`/`make push` handle; empty = tools tao-step (see hack/build-images.sh).
+# Images `make images`/`make push` handle; empty = tao-step tao-deploy-step tools (see hack/build-images.sh).
 IMAGES ?=
 
 ##@ Getting started
@@ -53,8 +53,8 @@ $(CHECKOV):
 $(README_GENERATOR):
 	npm install --silent --no-audit --no-fund --prefix $(TOOLS) @bitnami/readme-generator-for-helm@$(README_GENERATOR_VERSION)
 
-demo: setup ## Run the whole pipeline on this machine's CPU (digits dataset) and print a summary
-	$(VENV)/bin/tao-kfp run-local --output .demo
+demo: setup ## Run the whole pipeline on this machine's CPU (digits dataset; the TAO 3 route, played by the CPU backend) and print a summary
+	$(VENV)/bin/tao-kfp run-local --tao-version 3 --output .demo
 
 ##@ Development
 compile: setup ## Recompile every route's package in files/pipelines/ from pipeline_src/
@@ -118,7 +118,7 @@ test-cluster: setup tools ## Smoke tests against the cluster in KUBECONFIG (see 
 	$(VENV)/bin/pytest -m cluster tests/cluster
 
 ##@ Release
-images: ## Build the TAO step and tools images with docker or podman (TAO 5: IMAGES="tools tao-step tao-deploy-step")
+images: ## Build the step images of the default route (TAO 6.26.3 pyt + deploy) and tools with docker or podman (TAO 3/5: images/README.md)
 	hack/build-images.sh build $(REGISTRY) $(VERSION)$(if $(IMAGES), $(IMAGES))
 
 base-image: ## Build a Debian bookworm base with python3 from apt packages (no registry needed): PYTHON_IMAGE for make images

@@ -2,20 +2,24 @@
 # Build or push the project's container images (images/<name>/Dockerfile) with docker or podman.
 #
 # Usage: hack/build-images.sh build|push REGISTRY VERSION [NAME...]
-#   NAME     a folder under images/ (tools, tao-step, tao-standin); default: tools tao-step
-#            (tao-standin is the local stand-in for TAO's image, built only when named), or
-#            tao-deploy-step: images/tao-step on TAO 5's deploy image, for the engine step of
-#            the TAO 5 route (chart: images.taoDeploy); tao-pyt and tao-pyt-deploy: the
-#            two targets of images/tao-pyt (NVIDIA's TAO PyTorch wheels, local runs only)
+#   NAME     a folder under images/ (tools, tao-step, tao-standin), or tao-deploy-step:
+#            images/tao-step on TAO's deploy image, for the engine steps (chart:
+#            images.taoDeploy); default: tao-step tao-deploy-step tools, what the chart's
+#            default route (tao.version 6) pulls. tao-standin (the local stand-in for TAO's
+#            image) and tao-pyt, tao-pyt-deploy (the two targets of images/tao-pyt: NVIDIA's
+#            TAO PyTorch wheels) are local runs only, built when named.
 #   tags     REGISTRY/NAME:VERSION
 #   VERSION  must equal Chart.yaml appVersion, the project's one version source (the images
 #            install the package hatch builds from Chart.yaml); `make images` passes it.
 # Environment:
 #   CONTAINER_ENGINE  docker or podman (default: the first one whose daemon/service answers)
-#   TAO_IMAGE         base of tao-step (default in images/tao-step/Dockerfile: TAO 3.21.11)
-#   TAO_COMMAND       TAO command checked at build time (classification; TAO 4/5: classification_tf1)
-#   TAO_DEPLOY_IMAGE  base of tao-deploy-step (default: nvcr.io/nvidia/tao/tao-toolkit:5.0.0-deploy;
-#                     its command is classification_tf1, whose gen_trt_engine builds the engine)
+#   TAO_IMAGE         base of tao-step (default in images/tao-step/Dockerfile: TAO 6.26.3-pyt)
+#   TAO_COMMAND       TAO command checked at build time (default classification_pyt; give it with
+#                     TAO_IMAGE: classification for TAO 3.x, classification_tf1 for 5.x)
+#   TAO_DEPLOY_IMAGE  base of tao-deploy-step (default: nvcr.io/nvidia/tao/tao-toolkit:6.26.3-deploy;
+#                     TAO 5: nvcr.io/nvidia/tao/tao-toolkit:5.0.0-deploy)
+#   TAO_DEPLOY_COMMAND  its command, whose gen_trt_engine builds the engine (default:
+#                     classification_pyt; TAO 5: classification_tf1)
 #   PYTHON_IMAGE      base of tools and tao-standin (default: python:3.11.13-slim-bookworm; a
 #                     plain Debian with python3 works: hack/build-base-image.sh)
 #   PYTHON312_PREFIX  a CPython 3.12 installation copied into tao-pyt* when PYTHON_IMAGE has
@@ -64,7 +68,7 @@ done
 if [[ $# -gt 0 ]]; then
   names=("$@")
 else
-  names=(tao-step tools) # what the chart and the pipeline pull
+  names=(tao-step tao-deploy-step tools) # what the chart and the default route's pipeline pull
 fi
 # An image name built from another folder's Dockerfile.
 dockerfile_of() {
@@ -142,8 +146,8 @@ for name in "${names[@]}"; do
     tao-step | tao-deploy-step)
       if [[ -n "${PYTHON_IMAGE:-}" ]]; then args+=(--build-arg "PYTHON_IMAGE=$PYTHON_IMAGE"); fi
       if [[ "$name" == tao-deploy-step ]]; then
-        args+=(--build-arg "TAO_IMAGE=${TAO_DEPLOY_IMAGE:-nvcr.io/nvidia/tao/tao-toolkit:5.0.0-deploy}"
-          --build-arg "TAO_COMMAND=classification_tf1")
+        args+=(--build-arg "TAO_IMAGE=${TAO_DEPLOY_IMAGE:-nvcr.io/nvidia/tao/tao-toolkit:6.26.3-deploy}"
+          --build-arg "TAO_COMMAND=${TAO_DEPLOY_COMMAND:-classification_pyt}")
       else
         if [[ -n "${TAO_IMAGE:-}" ]]; then args+=(--build-arg "TAO_IMAGE=$TAO_IMAGE"); fi
         if [[ -n "${TAO_COMMAND:-}" ]]; then args+=(--build-arg "TAO_COMMAND=$TAO_COMMAND"); fi

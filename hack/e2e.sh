@@ -57,9 +57,10 @@ install_packages() {
 build_images() {
   PYTHON_IMAGE="$base" hack/build-images.sh build "$registry" "$version" tools tao-standin
   # tao-step exactly as shipped, only its base swapped for the stand-in and its isolated Python
-  # made from the stand-in's Debian python3 (no internet for python-build-standalone here).
+  # made from the stand-in's Debian python3 (no internet for python-build-standalone here). The
+  # stand-in plays TAO 3's `classification` (the Dockerfile's default is TAO 6's command).
   PYTHON_IMAGE="$base" TAO_IMAGE="$registry/tao-standin:$version" STEP_PYTHON=/usr/bin/python3 \
-    hack/build-images.sh build "$registry" "$version" tao-step
+    TAO_COMMAND=classification hack/build-images.sh build "$registry" "$version" tao-step
   podman image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep -E "^($registry|$base)" || true
 }
 

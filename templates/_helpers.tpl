@@ -410,3 +410,11 @@ tests/chart/test_chart_routes.py holds this map to the registry). */}}
 {{- $packages := dict "3" "files/pipelines/tao-classification.yaml" "5" "files/pipelines/tao-classification.yaml" "6" "files/pipelines/tao-classification-pyt.yaml" }}
 {{- get $packages (.Values.tao.version | toString) }}
 {{- end }}
+
+{{/* The spec the workspace-init Job renders for tao.version's route, relative to the chart; empty when the
+route reads none from the workspace (its step 1 writes every spec). tao_kfp.routes: Route.workspace_spec;
+tests/chart/test_chart_routes.py holds this map to the registry. */}}
+{{- define "tao-kfp.workspaceSpec" -}}
+{{- $specs := dict "3" "files/specs/classification_spec.cfg" "5" "files/specs/classification_spec.cfg" "6" "" }}
+{{- get $specs (.Values.tao.version | toString) }}
+{{- end }}

@@ -21,8 +21,9 @@ the upload) share their case lists with it in tests/chart/test_rule_parity.py.
 {{- if and .Values.upload.enabled $package (not (.Files.Get $package)) }}
 {{- $errors = append $errors (printf "%s is missing from the chart (the pipeline of tao.version %v): run `make compile` in the chart source before `helm install`/`helm package` (or set upload.enabled=false)" $package .Values.tao.version) }}
 {{- end }}
-{{- if and .Values.workspace.init.enabled (not (.Files.Get "files/specs/classification_spec.cfg")) }}
-{{- $errors = append $errors "files/specs/classification_spec.cfg is missing from the chart: the workspace init Job renders the TAO spec from it; restore it from the chart source (or set workspace.init.enabled=false)" }}
+{{- $spec := include "tao-kfp.workspaceSpec" . }}
+{{- if and .Values.workspace.init.enabled $spec (not (.Files.Get $spec)) }}
+{{- $errors = append $errors (printf "%s is missing from the chart: the workspace init Job renders the TAO spec of tao.version %v from it; restore it from the chart source (or set workspace.init.enabled=false)" $spec .Values.tao.version) }}
 {{- end }}
 {{- toJson $errors }}
 {{- end }}
@@ -69,6 +70,8 @@ makes "host:2049:/path", which mount.nfs cannot parse. Same rule as tao_kfp.valu
 {{- end }}
 {{- if and .Values.specs.force (not $w.init.enabled) }}
 {{- $errors = append $errors "specs.force=true has no effect with workspace.init.enabled=false: enable the init Job, or drop specs.force" }}
+{{- else if and .Values.specs.force (not (include "tao-kfp.workspaceSpec" .)) }}
+{{- $errors = append $errors (printf "specs.force=true has no effect with tao.version %v: its route reads no spec from the workspace, so the init Job writes none; drop specs.force (or set tao.version to \"3\" or \"5\")" .Values.tao.version) }}
 {{- end }}
 {{- if and .Values.tests.workspace.enabled (not $w.init.enabled) }}
 {{- $errors = append $errors "tests.workspace.enabled=true but workspace.init.enabled=false: the test expects the layout the init Job writes; disable the test or enable the init Job" }}
@@ -150,7 +153,8 @@ same rules are in the environment config (tao_kfp.environment) for `tao-kfp rend
 {{- end }}
 
 {{/* TAO version and command agree: the same rule as tao_kfp.environment.version_problems. A TAO command name is
-the last path segment of any word of the command; the CPU stand-in's --tao-version (default 3) must be the version. */}}
+the last path segment of any word of the command; the CPU stand-in plays only the TF1 versions
+(tao_kfp.cpu_backend.common.TAO_VERSIONS), and its --tao-version (default 3) must be the version. */}}
 {{- define "tao-kfp.validate.tao" -}}
 {{- $errors := list }}
 {{- $t := .Values.tao }}
@@ -173,7 +177,10 @@ the last path segment of any word of the command; the CPU stand-in's --tao-versi
 {{- $flag = index $words (add1 $i) }}
 {{- end }}
 {{- end }}
-{{- if ne $flag $version }}
+{{- $played := list "3" "5" }}
+{{- if not (has $version $played) }}
+{{- $errors = append $errors (printf "tao.entrypoint runs the CPU backend, which plays only TAO %s (the TF1 routes), but tao.version is %s: its route runs NVIDIA's own %s (on a CPU: make demo-tao, or tao-kfp run-local --tao-version %s with the envs of make tao-env); set tao.entrypoint=%s, or tao.version to one the backend plays" (join " and " $played) $version (get $commands $version) $version (get $commands $version)) }}
+{{- else if ne $flag $version }}
 {{- $errors = append $errors (printf "tao.entrypoint runs the CPU backend as TAO %s but tao.version is %s: add --tao-version %s to the command" $flag $version $version) }}
 {{- end }}
 {{- end }}
@@ -393,6 +400,8 @@ pkg/storage/driver/secrets.go stores the gzipped release there). Measured by enc
 {{- $overridesSize := len (toJson $v.specs.overrides) }}
 {{- if gt $overridesSize 262144 }}
 {{- $errors = append $errors (printf "specs.overrides is %d bytes as JSON (limit 262144): Helm stores the values and the rendered specs ConfigMap in one release Secret, capped at 1 MiB; override fewer fields, or edit the spec in the workspace (specs/%s)" $overridesSize $v.specs.fileName) }}
+{{- else if and $v.specs.overrides (not (include "tao-kfp.workspaceSpec" .)) }}
+{{- $errors = append $errors (printf "specs.overrides sets fields of the TF1 spec file, but tao.version %v's route reads no spec from the workspace (step 1 writes every Hydra spec of a run): give Hydra keys per run in the spec_overrides run parameter (upload.runParams.spec_overrides for the chart's runs), or set tao.version to \"3\" or \"5\" to keep the TF1 route" $v.tao.version) }}
 {{- else if and $v.workspace.init.enabled $v.specs.overrides }}
 {{- $fields := .Files.Get "files/specs/spec-fields.json" | fromJson }}
 {{- if $fields.Experiment }}

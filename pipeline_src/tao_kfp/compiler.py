@@ -17,8 +17,9 @@ from tao_kfp.environment import EnvironmentConfig
 from tao_kfp.resources import SOURCE_FILES
 from tao_kfp.routes import ROUTES, Route, route_for
 
-# The TF1 route's package (the first route's), the file most tests read.
-DEFAULT_OUTPUT = SOURCE_FILES / ROUTES[0].package
+# The package of the default install (the default config's tao.version: current TAO's route).
+DEFAULT_ROUTE = route_for(EnvironmentConfig().tao.version)
+DEFAULT_OUTPUT = SOURCE_FILES / DEFAULT_ROUTE.package
 FIX_COMMAND = "tao-kfp compile   (or: make compile), then commit files/pipelines/"
 
 
@@ -59,7 +60,8 @@ def add_arguments(parser) -> None:
     parser.add_argument(
         "--tao-version",
         default=None,
-        help="with --out: the tao.version whose route to compile (default: the first route's)",
+        help="with --out: the tao.version whose route to compile (default: the default "
+        "install's, tao.version " + EnvironmentConfig().tao.version + ")",
     )
 
 
@@ -85,7 +87,7 @@ def run(args) -> int:
     """Compiles, or checks that the committed packages are in sync."""
     targets: list[tuple[Route, Path]]
     if args.out:
-        route: Optional[Route] = route_for(args.tao_version) if args.tao_version else ROUTES[0]
+        route: Optional[Route] = route_for(args.tao_version) if args.tao_version else DEFAULT_ROUTE
         targets = [(route, Path(args.out))]
     else:
         targets = [(route, SOURCE_FILES / route.package) for route in ROUTES]

@@ -204,8 +204,9 @@ class Tao(_Model):
     converter: str = ""
     # The command of the tao-deploy image (images.taoDeploy) where the route uses one.
     deploy_entrypoint: str = ""
-    # Selects the route and its version-dependent file names and flags.
-    version: str = "3"
+    # Selects the route and its version-dependent file names and flags; the chart's default is
+    # current TAO's PyTorch route (values.yaml tao.version).
+    version: str = "6"
 
     @field_validator("version", mode="before")
     @classmethod
@@ -260,8 +261,18 @@ def version_problems(version: str, entrypoint: str) -> List[str]:
                 f"is {version}: set tao.version={other_version}, or tao.entrypoint={expected}"
             )
     if CPU_BACKEND_MODULE in words:
+        from tao_kfp.cpu_backend.common import TAO_VERSIONS as CPU_BACKEND_VERSIONS
+
         flag = words[words.index("--tao-version") + 1] if "--tao-version" in words[:-1] else "3"
-        if flag != version:
+        if version not in CPU_BACKEND_VERSIONS:
+            problems.append(
+                f"tao.entrypoint runs the CPU backend, which plays only TAO "
+                f"{' and '.join(CPU_BACKEND_VERSIONS)} (the TF1 routes), but tao.version is "
+                f"{version}: its route runs NVIDIA's own {expected} (on a CPU: make demo-tao, or "
+                f"tao-kfp run-local --tao-version {version} with the envs of make tao-env); "
+                f"set tao.entrypoint={expected}, or tao.version to one the backend plays"
+            )
+        elif flag != version:
             problems.append(
                 f"tao.entrypoint runs the CPU backend as TAO {flag} but tao.version is {version}: "
                 f"add --tao-version {version} to the command"

@@ -21,6 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
+from tao_kfp.routes import route_of_package
+
 Version = Tuple[int, int, int]
 
 # Executor config field -> first backend whose driver applies it. Our package uses only these.
@@ -167,11 +169,13 @@ def adapt_for_backend(docs: List[dict], backend: KfpBackend) -> Tuple[List[dict]
         if field in removed:
             lost.append(_LOSS[field].format(pull_secrets=", ".join(pull_secrets) or "them"))
     if version < RESOURCE_COUNT_FROM:
-        count = _pin_gpu_count(spec)
-        if count is not None:
+        pinned = _pin_gpu_count(spec)
+        if pinned is not None:
+            count, tasks = pinned
             lost.append(
                 f"the num_gpus run parameter does not set the GPU limit (the driver reads a "
-                f"count from a run parameter from 2.4.0): train and retrain use gpu.count={count}"
+                f"count from a run parameter from 2.4.0): {' and '.join(tasks)} use "
+                f"gpu.count={count}"
             )
     if version < JOB_UUID_FROM and _mint_run_folder(spec):
         lost.append(
@@ -181,8 +185,12 @@ def adapt_for_backend(docs: List[dict], backend: KfpBackend) -> Tuple[List[dict]
     return docs, [f"{backend.kubeflow()}: {line}" for line in lost]
 
 
-def _pin_gpu_count(spec: dict) -> Optional[str]:
-    """Sets `count` where resourceCount is a run parameter; the tasks get that count too."""
+def _pin_gpu_count(spec: dict) -> Optional[Tuple[str, List[str]]]:
+    """Sets `count` where resourceCount is a run parameter; the tasks get that count too.
+
+    Returns the count and the tasks pinned (the route's multi-GPU tasks, as its DAG compiled
+    them: train and retrain on TF1, train and compress on PyTorch), None when none is.
+    """
     parameters = spec["root"].get("inputDefinitions", {}).get("parameters", {})
     if NUM_GPUS_PARAMETER not in parameters:
         return None
@@ -197,14 +205,19 @@ def _pin_gpu_count(spec: dict) -> Optional[str]:
     if not pinned:
         return None
     labels = {name: c.get("executorLabel") for name, c in spec["components"].items()}
-    for task in spec["root"]["dag"]["tasks"].values():
+    tasks = []
+    for name, task in spec["root"]["dag"]["tasks"].items():
         if labels.get(task["componentRef"]["name"]) not in pinned:
             continue
+        tasks.append(name)
         for value in task.get("inputs", {}).get("parameters", {}).values():
             if value.get("componentInputParameter") == NUM_GPUS_PARAMETER:
                 value.pop("componentInputParameter")
                 value["runtimeValue"] = {"constant": count}
-    return count
+    route = route_of_package(spec)
+    if route is not None:  # in the order the route declares its steps
+        tasks.sort(key=list(route.step_kinds).index)
+    return count, tasks
 
 
 def _mint_run_folder(spec: dict) -> bool:

@@ -359,9 +359,28 @@ def values_problems(values: Mapping) -> Tuple[List[str], List[str]]:
             "or one bash interprets): use only letters, digits and _ @ % + = : , . / -"
         )
     overrides = _dig(values, "specs.overrides") or {}
-    if overrides and _dig(values, "workspace.init.enabled", True):
+    version = str(_dig(values, "tao.version", ""))
+    if overrides and version and workspace_spec_of(version) == "":
+        errors.append(
+            f"specs.overrides sets fields of the TF1 spec file, but tao.version {version}'s route "
+            "reads no spec from the workspace (step 1 writes every Hydra spec of a run): give "
+            "Hydra keys per run in the spec_overrides run parameter"
+        )
+    elif overrides and _dig(values, "workspace.init.enabled", True):
         errors += spec_override_problems(overrides)
     return errors, warnings
+
+
+def workspace_spec_of(version: str) -> Optional[str]:
+    """The spec the init Job renders for ``tao.version``, "" for none (tao-kfp.workspaceSpec).
+
+    None when the version is not a route (the schema refuses it).
+    """
+    from tao_kfp import routes
+
+    if version not in routes.VERSIONS:
+        return None
+    return routes.route_for(version).workspace_spec
 
 
 if __name__ == "__main__":  # python -m tao_kfp.value_rules > files/specs/spec-fields.json

@@ -28,6 +28,10 @@ GENERATED_FILES = {
         "# PIPELINE DEFINITION\n# Name: tao-classification\n"
         "pipelineInfo:\n  name: tao-classification\nschemaVersion: 2.1.0\n"
     ),
+    "files/pipelines/tao-classification-pyt.yaml": (
+        "# PIPELINE DEFINITION\n# Name: tao-classification-pyt\n"
+        "pipelineInfo:\n  name: tao-classification-pyt\nschemaVersion: 2.1.0\n"
+    ),
     "files/specs/classification_spec.cfg": 'model_config {\n  arch: "resnet"\n  n_layers: 18\n}\n',
 }
 CHART_ITEMS = ("Chart.yaml", "values.yaml", "values.schema.json", ".helmignore", "README.md")

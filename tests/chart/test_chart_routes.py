@@ -51,3 +51,41 @@ def test_a_command_of_another_route_is_refused_at_install(helm, chart_dir):
     result = helm.run(*template_args(chart_dir, values, sets), check=False)
     assert result.returncode != 0
     assert "set tao.version=5, or tao.entrypoint=classification_pyt" in result.stderr
+
+
+def test_the_chart_installs_current_taos_route_by_default():
+    """values.yaml and the environment config agree: new installs get tao.version 6."""
+    values = yaml.safe_load((REPO / "values.yaml").read_text())
+    assert values["tao"]["version"] == EnvironmentConfig().tao.version == "6"
+
+
+def _init_job(docs: list) -> dict:
+    return next(
+        d for d in docs if d["kind"] == "Job" and d["metadata"]["name"].endswith("-workspace-init")
+    )
+
+
+@pytest.mark.parametrize("version", [None, *routes.VERSIONS])
+def test_the_init_job_renders_only_the_spec_its_route_reads(helm, chart_dir, version):
+    """tao-kfp.workspaceSpec follows Route.workspace_spec: TF1's spec file, or none (6)."""
+    values = [CI_DIR / "01-default-values.yaml"]
+    sets = {"tao.version": version} if version else {}
+    result = helm.run(*template_args(chart_dir, values, sets), check=False)
+    assert result.returncode == 0, result.stderr
+    docs = parse_docs(result.stdout)
+    route = routes.route_for(version or EnvironmentConfig().tao.version)
+    pod = _init_job(docs)["spec"]["template"]["spec"]
+    names = [c["name"] for c in pod.get("initContainers", []) + pod["containers"]]
+    specs_maps = [
+        d for d in docs if d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-specs")
+    ]
+    if route.workspace_spec:
+        assert names == ["layout", "spec"]
+        (specs_map,) = specs_maps
+        base = (REPO / "files" / route.workspace_spec).read_text()
+        assert specs_map["data"]["base.cfg"] == base
+        assert {v["name"] for v in pod["volumes"]} >= {"specs"}
+    else:
+        assert names == ["layout"]
+        assert specs_maps == []
+        assert "specs" not in {v["name"] for v in pod["volumes"]}

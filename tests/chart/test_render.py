@@ -87,9 +87,19 @@ def test_default_scenario(renderer, helm):
     assert {"name": "HOME", "value": "/home/tao-kfp"} in pod["spec"]["containers"][0]["env"]
     init = one(docs, "Job", f"{FULL}-workspace-init")
     assert args_of(init, "layout")[:2] == ["workspace", "init"]
-    assert "--force" not in args_of(init, "spec")
-    assert "--out=/workspace/specs/classification_spec.cfg" in args_of(init, "spec")
+    # The default route (current TAO, tao.version 6) writes its Hydra specs in step 1: the init
+    # Job lays out the workspace only, and no specs ConfigMap is rendered.
+    init_pod = init["spec"]["template"]["spec"]
+    assert [c["name"] for c in init_pod["containers"]] == ["layout"]
+    assert "initContainers" not in init_pod
+    assert not find(docs, "ConfigMap", f"{FULL}-specs")
+    (package_name,) = one(docs, "ConfigMap", f"{FULL}-pipeline")["data"]
+    assert package_name == "tao-classification-pyt.yaml"
+    assert "--package=/etc/tao-kfp/pipeline/tao-classification-pyt.yaml" in args
     env = env_config(docs)
+    assert env.tao.version == "6"
+    assert env.tao.entrypoint == env.tao.deploy_entrypoint == "classification_pyt"
+    assert env.images.tao_deploy == "localhost:5000/tao-kfp/tao-deploy-step:0.1.0"
     assert env.workspace.claim_name == f"{FULL}-workspace"
     assert env.secrets.ngc_api_key.name == f"{FULL}-ngc"
     assert env.secrets.image_pull_secrets == [f"{FULL}-nvcr"]
@@ -310,13 +320,21 @@ def test_ngc_key_appears_in_secrets_only(helm, chart_dir):
     assert api_key in pull and model_key not in pull
 
 
-def test_missing_pipeline_file_fails_with_the_fix(helm, tmp_path):
+@pytest.mark.parametrize(
+    "version, package",
+    [(None, "tao-classification-pyt.yaml"), ("3", "tao-classification.yaml")],
+    ids=["default", "3"],
+)
+def test_missing_pipeline_file_fails_with_the_fix(helm, tmp_path, version, package):
     from chart_helpers import copy_chart, template_args
 
-    chart = copy_chart(tmp_path / "tao-kfp", skip=["files/pipelines/tao-classification.yaml"])
-    result = helm.run(*template_args(chart, [chart / "ci/01-default-values.yaml"]), check=False)
+    chart = copy_chart(tmp_path / "tao-kfp", skip=[f"files/pipelines/{package}"])
+    sets = {"tao.version": version} if version else None
+    result = helm.run(
+        *template_args(chart, [chart / "ci/01-default-values.yaml"], sets), check=False
+    )
     assert result.returncode != 0
-    assert "files/pipelines/tao-classification.yaml is missing from the chart" in result.stderr
+    assert f"files/pipelines/{package} is missing from the chart" in result.stderr
     assert "make compile" in result.stderr
 
 

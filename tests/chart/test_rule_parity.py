@@ -203,6 +203,13 @@ TAO_CASES = [
     ("5", "python -m tao_kfp.cpu_backend", False),
     ("3", "python -m tao_kfp.cpu_backend --tao-version 5", False),
     ("3", "my-site-wrapper --gpus-from-env", True),
+    ("6", "classification_pyt", True),
+    ("6", "/usr/local/bin/classification_pyt", True),
+    ("6", "classification", False),
+    ("5", "classification_pyt", False),
+    # The CPU backend plays only the TF1 routes, with or without --tao-version 6.
+    ("6", "python -m tao_kfp.cpu_backend", False),
+    ("6", "python -m tao_kfp.cpu_backend --tao-version 6", False),
 ]
 
 
@@ -453,9 +460,23 @@ OVERRIDE_CASES = [
 
 @pytest.mark.parametrize("overrides, accepted", OVERRIDE_CASES, ids=case_ids(OVERRIDE_CASES))
 def test_spec_override_rules_agree(helm4, chart_dir, tmp_path, overrides, accepted):
-    specs = {"specs": {"overrides": overrides}}
-    assert chart_accepts(helm4, chart_dir, tmp_path, specs) is accepted
+    # The TF1 routes read the spec the init Job renders; the default route (6) reads none.
+    values = {"specs": {"overrides": overrides}, "tao": {"version": "3"}}
+    assert chart_accepts(helm4, chart_dir, tmp_path, values) is accepted
     assert (not rules.spec_override_problems(overrides)) is accepted
+    assert (not rules.values_problems(values)[0]) is accepted
+
+
+@pytest.mark.parametrize("version, accepted", [("6", False), ("5", True), ("3", True)])
+def test_spec_overrides_only_where_the_route_reads_a_workspace_spec(
+    helm4, chart_dir, tmp_path, version, accepted
+):
+    values = {
+        "specs": {"overrides": {"train_config": {"n_epochs": 10}}},
+        "tao": {"version": version},
+    }
+    assert chart_accepts(helm4, chart_dir, tmp_path, values) is accepted
+    assert (not rules.values_problems(values)[0]) is accepted
 
 
 def test_the_chart_reads_the_spec_fields_of_the_spec_module():

@@ -21,6 +21,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import yaml
 from e2e_helpers import (
     ROOT,
     KubeApiDouble,
@@ -32,6 +33,8 @@ from e2e_helpers import (
 )
 
 from doubles.kfp_api import FakeKfpApi
+from tao_kfp import routes
+from tao_kfp.environment import EnvironmentConfig
 
 pytestmark = pytest.mark.e2e
 
@@ -186,6 +189,13 @@ def install(request, tmp_path, tls):
     setup.close()
 
 
+def reads_workspace_spec(install) -> bool:
+    """Whether the scenario's route reads a spec from the workspace (the init Job writes it)."""
+    values = yaml.safe_load(install.scenario.read_text()) or {}
+    version = str((values.get("tao") or {}).get("version") or EnvironmentConfig().tao.version)
+    return bool(routes.route_for(version).workspace_spec)
+
+
 def versions(kfp) -> list:
     return [
         v["pipeline_version_id"]
@@ -199,7 +209,8 @@ def test_install_and_helm_test(install):
     assert init.succeeded, init.log
     for name in ("models", "specs", "data", "experiments"):
         assert (install.workspace / name).is_dir(), init.log
-    assert (install.workspace / "specs" / SPEC_FILE).is_file(), init.log
+    # The TF1 routes read the spec the init Job writes; the default route (6) reads none.
+    assert (install.workspace / "specs" / SPEC_FILE).is_file() == reads_workspace_spec(install)
 
     upload = install.run(install.pod("-upload"))
     assert upload.succeeded, upload.log
@@ -266,15 +277,23 @@ def test_a_pod_without_command_is_caught(default_install):
         default_install.run(doc)
 
 
-def test_a_pod_writing_outside_its_writable_mounts_fails(default_install):
-    doc = copy.deepcopy(default_install.pod("-workspace-init"))
-    spec_step = doc["spec"]["template"]["spec"]["containers"][0]
-    # Same pod, but the spec is written next to the package instead of into the workspace.
-    spec_step["args"] = [
-        a if not a.startswith("--out=") else "--out=/opt/tao-kfp/spec.cfg"
-        for a in spec_step["args"]
-    ]
-    result = podrun.run_pod(doc, default_install.cluster)
+def test_a_pod_writing_outside_its_writable_mounts_fails(tmp_path, tls):
+    # The spec step of a TF1 install (tao.version 3): the default route's init Job writes no spec.
+    install = Install(
+        ROOT / "ci" / "01-default-values.yaml", tmp_path, tls, {"tao": {"version": "3"}}
+    )
+    try:
+        doc = copy.deepcopy(install.pod("-workspace-init"))
+        spec_step = doc["spec"]["template"]["spec"]["containers"][0]
+        assert spec_step["name"] == "spec"
+        # Same pod, but the spec is written next to the package instead of into the workspace.
+        spec_step["args"] = [
+            a if not a.startswith("--out=") else "--out=/opt/tao-kfp/spec.cfg"
+            for a in spec_step["args"]
+        ]
+        result = podrun.run_pod(doc, install.cluster)
+    finally:
+        install.close()
     assert not result.succeeded
     assert "Read-only file system" in result.log, result.log
 

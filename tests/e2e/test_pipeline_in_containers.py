@@ -53,11 +53,13 @@ def docker_host(tmp_path_factory):
 
 
 def container_environment(workspace: Path) -> EnvironmentConfig:
-    """The cluster's default environment config, but the e2e images and a host workspace."""
+    """The cluster's default environment config, but the e2e images and a host workspace, on
+    the TAO 3 route the stand-in plays (the chart's default route, 6, is NVIDIA's code)."""
     return EnvironmentConfig.model_validate(
         {
             "images": {"tools": image("tools"), "tao": image("tao-step"), "pullPolicy": "Never"},
             "workspace": {"mountPath": str(workspace)},
+            "tao": {"version": "3"},
         }
     )
 

@@ -1,4 +1,7 @@
-"""adapt_package: the one rewrite path agrees with compiling for the environment."""
+"""adapt_package: the one rewrite path agrees with compiling for the environment.
+
+Most cases run on the TF1 route's package (its non-default config is a TAO 5 install); the
+default install's package (current TAO's route) gets the same equality checks at the end."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import yaml
 from tao_kfp import compiler
 from tao_kfp.environment import EnvironmentConfig
 from tao_kfp.package import adapt_package, dump_package, load_package
+from tao_kfp.routes import pyt, tf1
 from tao_kfp.routes.tf1 import STEP_KINDS
 
 SENTINEL = "s3ntinel-VALUE-do-not-leak-9f2c"
@@ -58,9 +62,15 @@ NON_DEFAULT = {
 }
 
 
+def tf1_env() -> EnvironmentConfig:
+    """The default config on the TF1 route (tao.version 3): what its package is compiled for."""
+    return compiler.route_environment(tf1.ROUTE)
+
+
 @cache
 def compiled(env_json: str = "") -> str:
-    env = EnvironmentConfig.model_validate_json(env_json) if env_json else None
+    """The TF1 package compiled for ``env_json`` (default: :func:`tf1_env`)."""
+    env = EnvironmentConfig.model_validate_json(env_json) if env_json else tf1_env()
     return compiler.compile_to_text(env)
 
 
@@ -89,7 +99,9 @@ def test_adapting_the_default_package_equals_compiling_for_the_environment():
 
 def test_adapting_with_the_default_config_changes_nothing():
     docs = parse(compiled())
-    assert adapt_package(docs, EnvironmentConfig()) == docs
+    assert adapt_package(docs, tf1_env()) == docs
+    default = load_package(compiler.DEFAULT_OUTPUT)
+    assert adapt_package(default, EnvironmentConfig()) == default
 
 
 def test_adapt_does_not_modify_its_input():
@@ -101,7 +113,11 @@ def test_adapt_does_not_modify_its_input():
 
 def test_empty_scheduling_settings_drop_the_keys():
     env = EnvironmentConfig.model_validate(
-        {"gpu": {"nodeSelector": {}, "tolerations": []}, "secrets": {"imagePullSecrets": []}}
+        {
+            "gpu": {"nodeSelector": {}, "tolerations": []},
+            "secrets": {"imagePullSecrets": []},
+            "tao": {"version": "3"},
+        }
     )
     adapted = adapt_package(parse(compiled()), env)
     assert adapted == parse(compiled(env.model_dump_json()))
@@ -202,6 +218,12 @@ def test_tao3_keeps_every_gpu_step_in_the_tao_image():
         ({"version": "5", "entrypoint": "/usr/local/bin/classification"}, "set tao.version=3"),
         ({"version": "4", "entrypoint": "classification_tf1"}, "tao.version 4 is not supported"),
         ({"version": "5", "entrypoint": "python -m tao_kfp.cpu_backend"}, "--tao-version 5"),
+        # The CPU backend plays only the TF1 routes: version 6 is NVIDIA's code (make demo-tao).
+        ({"version": "6", "entrypoint": "python -m tao_kfp.cpu_backend"}, "make demo-tao"),
+        (
+            {"version": "6", "entrypoint": "python -m tao_kfp.cpu_backend --tao-version 6"},
+            "plays only TAO 3 and 5",
+        ),
     ],
 )
 def test_inconsistent_tao_version_is_refused(tao, expected):
@@ -263,7 +285,7 @@ def test_secret_values_never_reach_the_package(monkeypatch, tmp_path):
         }
     )
     fresh = compiler.compile_to_text(env)
-    adapted = dump_package(adapt_package(parse(compiler.compile_to_text()), env))
+    adapted = dump_package(adapt_package(parse(compiled()), env))
     for text in (fresh, adapted):
         assert SENTINEL not in text
         docs = parse(text)
@@ -313,3 +335,26 @@ def test_render_cli_bad_paths_give_one_line_not_a_traceback(tmp_path, capsys, ca
     err = capsys.readouterr().err
     assert err.startswith("tao-kfp render: ") and expected in err
     assert "Traceback" not in err and err.count(expected) == 1
+
+
+def test_adapting_the_default_installs_package_equals_compiling_for_the_environment():
+    """The same equality on current TAO's route, the default install (tao.version 6)."""
+    tao = {
+        "version": "6",
+        "entrypoint": "classification_pyt",
+        "deployEntrypoint": "classification_pyt",
+    }
+    env = EnvironmentConfig.model_validate({**NON_DEFAULT, "tao": tao})
+    assert compiler.DEFAULT_ROUTE is pyt.ROUTE
+    adapted = adapt_package(load_package(compiler.DEFAULT_OUTPUT), env)
+    assert adapted == parse(compiler.compile_to_text(env))
+    images = {
+        task: adapted[0]["deploymentSpec"]["executors"][executor_label(adapted, task)]["container"][
+            "image"
+        ]
+        for task in pyt.STEP_KINDS
+    }
+    assert (
+        images["gen-trt-engine"] == images["evaluate-engine"] == NON_DEFAULT["images"]["taoDeploy"]
+    )
+    assert images["train"] == NON_DEFAULT["images"]["tao"]

@@ -25,17 +25,28 @@ import pytest
 import yaml
 
 from helpers.packages import has_optional_secrets, has_security_context
-from tao_kfp.environment import EnvironmentConfig
+from tao_kfp import compiler
 from tao_kfp.kfp_backends import KfpBackend, adapt_for_backend
 from tao_kfp.package import adapt_package, load_package
 from tao_kfp.resources import shipped_file
+from tao_kfp.routes import ROUTES
 
-PACKAGE = shipped_file("pipelines/tao-classification.yaml")
+# Every route's package: the default install's (PyTorch, tao.version 6) and the TF1 routes'.
+ROUTE_NAMES = [route.name for route in ROUTES]
+# The tasks whose GPU limit is the num_gpus run parameter, in each route's DAG.
+MULTI_GPU_TASKS = {"tf1": "train and retrain", "pyt": "train and compress"}
+
+
+@pytest.fixture(scope="module", params=ROUTE_NAMES)
+def route(request):
+    return next(route for route in ROUTES if route.name == request.param)
 
 
 @pytest.fixture(scope="module")
-def adapted() -> List[dict]:
-    return adapt_package(load_package(PACKAGE), EnvironmentConfig())
+def adapted(route) -> List[dict]:
+    return adapt_package(
+        load_package(shipped_file(route.package)), compiler.route_environment(route)
+    )
 
 
 def test_the_shipped_package_uses_the_fields_that_need_new_backends(adapted):
@@ -91,9 +102,10 @@ def test_each_backend_gets_only_what_it_can_take_and_the_loss_is_named(
     assert has_security_context(adapted), "the input must stay unchanged"
 
 
-def test_adapt_package_takes_the_backend_in_the_same_pass(adapted):
+def test_adapt_package_takes_the_backend_in_the_same_pass(adapted, route):
     backend = KfpBackend.parse("2.15.0")
-    one_pass = adapt_package(load_package(PACKAGE), EnvironmentConfig(), backend=backend)
+    env = compiler.route_environment(route)
+    one_pass = adapt_package(load_package(shipped_file(route.package)), env, backend=backend)
     assert one_pass == adapt_for_backend(adapted, backend)[0]
 
 
@@ -126,6 +138,12 @@ def test_before_2_4_train_gets_a_fixed_gpu_count_and_step_one_names_the_run_fold
     assert "{{$.pipeline_job_uuid}}" not in text
     train = docs[0]["root"]["dag"]["tasks"]["train"]["inputs"]["parameters"]
     assert train["num_gpus"] == {"runtimeValue": {"constant": "1"}}
+
+
+def test_the_fixed_gpu_count_names_the_routes_own_multi_gpu_tasks(adapted, route):
+    _, lines = adapt_for_backend(adapted, KfpBackend.parse("2.2.0"))
+    (line,) = [line for line in lines if "num_gpus" in line]
+    assert line.endswith(f"{MULTI_GPU_TASKS[route.name]} use gpu.count=1"), line
 
 
 @pytest.mark.parametrize(

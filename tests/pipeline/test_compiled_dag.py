@@ -1,4 +1,6 @@
-"""The committed pipeline package: in sync, DAG shape, GPU placement, run form, paths."""
+"""The TF1 route's committed package (tao.version 3 and 5): in sync, DAG shape, GPU placement,
+run form, paths. The default install's package (current TAO's route) is checked with every
+route's in test_routes.py and its DAG in test_pyt_dag.py."""
 
 import re
 from functools import lru_cache
@@ -9,9 +11,12 @@ import yaml
 from helpers import packages
 from helpers.packages import driver_gpu_limit, upstream
 from tao_kfp import compiler
-from tao_kfp.environment import EnvironmentConfig
 from tao_kfp.package import load_package
+from tao_kfp.resources import SOURCE_FILES
+from tao_kfp.routes import tf1
 from tao_kfp.routes.tf1 import STEP_KINDS
+
+TF1_PACKAGE = SOURCE_FILES / tf1.ROUTE.package
 
 GPU_STEPS = {name for name, kind in STEP_KINDS.items() if kind == "gpu"}
 CPU_STEPS = set(STEP_KINDS) - GPU_STEPS
@@ -19,7 +24,7 @@ CPU_STEPS = set(STEP_KINDS) - GPU_STEPS
 
 @lru_cache(maxsize=1)
 def package():
-    pipeline_spec, platform_spec = load_package(compiler.DEFAULT_OUTPUT)
+    pipeline_spec, platform_spec = load_package(TF1_PACKAGE)
     return pipeline_spec, platform_spec["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
 
 
@@ -37,8 +42,8 @@ def longest_chain() -> list:
 
 
 def test_committed_package_is_in_sync_with_source():
-    fresh = compiler.compile_to_text()
-    assert compiler.DEFAULT_OUTPUT.read_text() == fresh, (
+    fresh = compiler.compile_to_text(compiler.route_environment(tf1.ROUTE))
+    assert TF1_PACKAGE.read_text() == fresh, (
         f"files/pipelines is stale; run: {compiler.FIX_COMMAND}"
     )
 
@@ -47,8 +52,8 @@ def test_compile_check_fails_and_prints_the_fix_when_out_of_date(tmp_path, capsy
     from tao_kfp.cli import main
 
     stale = tmp_path / "stale.yaml"
-    stale.write_text(compiler.DEFAULT_OUTPUT.read_text().replace("tao-classification", "old", 1))
-    assert main(["compile", "--check", "--out", str(stale)]) == 1
+    stale.write_text(TF1_PACKAGE.read_text().replace("tao-classification", "old", 1))
+    assert main(["compile", "--check", "--out", str(stale), "--tao-version", "3"]) == 1
     assert "tao-kfp compile" in capsys.readouterr().err
     assert main(["compile", "--check"]) == 0
 
@@ -158,7 +163,7 @@ def test_scheduling_and_shm_only_on_gpu_executors():
 
 
 def test_every_step_mounts_the_workspace_runs_as_the_workspace_user_and_has_a_deadline():
-    env = EnvironmentConfig()
+    env = compiler.route_environment(tf1.ROUTE)
     for name in STEP_KINDS:
         config = package()[1][executor_of(name)]
         assert config["pvcMount"][0]["constant"] == env.workspace.claim_name
@@ -185,7 +190,7 @@ def test_caching_disabled_on_every_step():
 
 
 def test_images_match_the_step_kind():
-    env = EnvironmentConfig()
+    env = compiler.route_environment(tf1.ROUTE)
     executors = package()[0]["deploymentSpec"]["executors"]
     for name, kind in STEP_KINDS.items():
         image = executors[executor_of(name)]["container"]["image"]
@@ -193,7 +198,7 @@ def test_images_match_the_step_kind():
 
 
 def test_nothing_is_pip_installed_at_run_time():
-    text = compiler.DEFAULT_OUTPUT.read_text()
+    text = TF1_PACKAGE.read_text()
     assert "pip install" not in text
 
 
@@ -224,7 +229,7 @@ def test_run_directory_is_per_run():
 
 
 def test_no_step_hard_codes_a_checkpoint_file_name():
-    text = compiler.DEFAULT_OUTPUT.read_text()
+    text = TF1_PACKAGE.read_text()
     assert not re.search(r"_\d{3}\.(tlt|hdf5)", text)
 
 
@@ -254,12 +259,12 @@ def test_display_names_are_the_task_keys():
 def test_package_loads_as_a_kfp_component():
     from kfp import components
 
-    loaded = components.load_component_from_file(str(compiler.DEFAULT_OUTPUT))
+    loaded = components.load_component_from_file(str(TF1_PACKAGE))
     assert loaded.name == "tao-classification"
 
 
 def test_compiled_yaml_parses_as_two_documents():
-    docs = list(yaml.safe_load_all(compiler.DEFAULT_OUTPUT.read_text()))
+    docs = list(yaml.safe_load_all(TF1_PACKAGE.read_text()))
     assert len(docs) == 2
 
 

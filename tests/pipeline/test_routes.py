@@ -51,7 +51,25 @@ def test_tao_version_alone_selects_the_route_commands():
     assert (tao.entrypoint, tao.deploy_entrypoint) == ("classification_pyt", "classification_pyt")
     tao = EnvironmentConfig.model_validate({"tao": {"version": "5"}}).tao
     assert (tao.entrypoint, tao.deploy_entrypoint) == ("classification_tf1", "classification_tf1")
-    assert EnvironmentConfig().tao.entrypoint == "classification"
+    tao = EnvironmentConfig.model_validate({"tao": {"version": "3"}}).tao
+    assert (tao.entrypoint, tao.converter) == ("classification", "converter")
+
+
+def test_the_default_install_runs_current_taos_pytorch_route():
+    """New installs get current TAO (tao.version 6); the TF1 routes are opt-in (README)."""
+    tao = EnvironmentConfig().tao
+    assert tao.version == "6"
+    assert (tao.entrypoint, tao.deploy_entrypoint) == ("classification_pyt", "classification_pyt")
+    assert compiler.DEFAULT_ROUTE is pyt.ROUTE
+    assert compiler.DEFAULT_OUTPUT == SOURCE_FILES / "pipelines/tao-classification-pyt.yaml"
+
+
+def test_compile_out_without_a_version_compiles_the_default_installs_route(tmp_path):
+    from tao_kfp.cli import main
+
+    out = tmp_path / "default.yaml"
+    assert main(["compile", "--out", str(out)]) == 0
+    assert out.read_text() == compiler.DEFAULT_OUTPUT.read_text()
 
 
 def test_another_routes_command_is_refused():
@@ -203,11 +221,13 @@ def test_pyt_evaluations_publish_metrics_and_a_confusion_matrix():
         assert types == {"system.Metrics", "system.ClassificationMetrics"}
 
 
-def test_render_shows_the_pyt_dag(tmp_path, capsys):
+@pytest.mark.parametrize("config_text", ["tao:\n  version: '6'\n", "gpu:\n  count: 1\n"])
+def test_render_shows_the_pyt_dag(tmp_path, capsys, config_text):
+    """tao.version 6, or a config that leaves it to the default: the PyTorch route's DAG."""
     from tao_kfp.cli import main
 
     config = tmp_path / "env.yaml"
-    config.write_text("tao:\n  version: '6'\n")
+    config.write_text(config_text)
     assert main(["render", "--config", str(config)]) == 0
     out = capsys.readouterr().out
     assert "name: tao-classification-pyt" in out

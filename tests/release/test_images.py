@@ -23,6 +23,7 @@ import yaml
 from dockerfile_parse import DockerfileParser
 
 from tao_kfp.environment import EnvironmentConfig
+from tao_kfp.routes import pyt
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "images"
@@ -32,6 +33,9 @@ BUILT = sorted(path.parent.name for path in IMAGES.glob("*/Dockerfile"))
 BUILT_FROM_OTHER_DOCKERFILES = ["tao-deploy-step", "tao-pyt-deploy"]
 # What `make images` builds and the chart and pipeline pull.
 SHIPPED = ["tao-step", "tools"]
+# What `make images` builds by default (image name, Dockerfile folder): the images the chart's
+# default route (tao.version 6: training and deploy steps) and its Jobs pull.
+DEFAULT_BUILD = [("tao-step", "tao-step"), ("tao-deploy-step", "tao-step"), ("tools", "tools")]
 # Local stand-ins for TAO's images (make e2e), never pushed: the CPU backend as TAO's commands,
 # and NVIDIA's TAO PyTorch wheels.
 LOCAL_ONLY = ["tao-pyt", "tao-standin"]
@@ -154,9 +158,9 @@ def test_build_script_tags_and_passes_the_chart_version():
         check=True,
     )
     builds = [line for line in result.stdout.splitlines() if line.startswith("+ docker build")]
-    assert len(builds) == len(SHIPPED), result.stdout
-    for name, line in zip(SHIPPED, builds):
-        assert f"--file images/{name}/Dockerfile" in line
+    assert len(builds) == len(DEFAULT_BUILD), result.stdout
+    for (name, folder), line in zip(DEFAULT_BUILD, builds):
+        assert f"--file images/{folder}/Dockerfile" in line
         assert f"--tag registry.example/team/{name}:{VERSION}" in line
         assert f"--build-arg VERSION={VERSION}" in line
     other = subprocess.run(
@@ -170,14 +174,11 @@ def test_build_script_tags_and_passes_the_chart_version():
     assert other.returncode != 0 and "appVersion" in other.stderr
 
 
-def test_deploy_step_image_is_the_step_image_on_tao5_deploy():
-    """The TAO 5 engine step's image (images.taoDeploy): the same step Dockerfile on
-    tao-toolkit:5.0.0-deploy, checked at build time for classification_tf1 (tao_deploy 5.0
-    nvidia_tao_deploy/cv/classification_tf1/scripts/gen_trt_engine.py is its subcommand)."""
+def _deploy_step_build(**env: str) -> str:
     result = subprocess.run(
         ["hack/build-images.sh", "build", "registry.example/team", VERSION, "tao-deploy-step"],
         cwd=ROOT,
-        env={**os.environ, "DRY_RUN": "1", "CONTAINER_ENGINE": "docker"},
+        env={**os.environ, "DRY_RUN": "1", "CONTAINER_ENGINE": "docker", **env},
         capture_output=True,
         text=True,
         check=True,
@@ -185,10 +186,28 @@ def test_deploy_step_image_is_the_step_image_on_tao5_deploy():
     [build] = [line for line in result.stdout.splitlines() if line.startswith("+ docker build")]
     assert "--file images/tao-step/Dockerfile" in build
     assert f"--tag registry.example/team/tao-deploy-step:{VERSION}" in build
-    assert "--build-arg TAO_IMAGE=nvcr.io/nvidia/tao/tao-toolkit:5.0.0-deploy" in build
-    assert "--build-arg TAO_COMMAND=classification_tf1" in build
+    return build
+
+
+def test_deploy_step_image_is_the_step_image_on_the_default_routes_deploy_image():
+    """images.taoDeploy of the default route (6): the step Dockerfile on NVIDIA's 6.x deploy
+    image, checked at build time for classification_pyt (nvidia-tao-deploy's console script)."""
+    build = _deploy_step_build()
+    assert f"--build-arg TAO_IMAGE={pyt.DEPLOY_IMAGE}" in build
+    assert f"--build-arg TAO_COMMAND={pyt.ENTRYPOINT}" in build
     values = yaml.safe_load((ROOT / "values.yaml").read_text())
     assert values["images"]["taoDeploy"]["repository"].endswith("/tao-deploy-step")
+
+
+def test_deploy_step_image_on_tao5_deploy_is_an_opt_in():
+    """TAO 5's engine step: tao-toolkit:5.0.0-deploy with classification_tf1 (tao_deploy 5.0
+    nvidia_tao_deploy/cv/classification_tf1/scripts/gen_trt_engine.py is its subcommand)."""
+    build = _deploy_step_build(
+        TAO_DEPLOY_IMAGE="nvcr.io/nvidia/tao/tao-toolkit:5.0.0-deploy",
+        TAO_DEPLOY_COMMAND="classification_tf1",
+    )
+    assert "--build-arg TAO_IMAGE=nvcr.io/nvidia/tao/tao-toolkit:5.0.0-deploy" in build
+    assert "--build-arg TAO_COMMAND=classification_tf1" in build
 
 
 def test_step_python_matches_tools_python():
@@ -204,8 +223,9 @@ def test_step_python_matches_tools_python():
 
 def test_tao_step_keeps_tao_python_and_commands():
     parser = _parse("tao-step")
-    assert parser.args["TAO_IMAGE"].startswith("nvcr.io/nvidia/tao/tao-toolkit-tf:v3.")
-    assert parser.args["TAO_COMMAND"] == "classification"
+    # The default base is the default route's training image (tao.version 6).
+    assert parser.args["TAO_IMAGE"] == pyt.TRAINING_IMAGE
+    assert parser.args["TAO_COMMAND"] == pyt.ENTRYPOINT
     path = parser.envs["PATH"]
     # Only the wrapper folder goes first; the venv's bin (python, pip) must not shadow TAO's.
     assert path.startswith("/opt/tao-kfp/bin:"), path
@@ -404,10 +424,15 @@ def test_make_images_builds_what_the_chart_pulls_by_default_tagged_with_the_char
     registry = re.search(r"build-images\.sh build (\S+) ", dry_run.stdout).group(1)
     values = yaml.safe_load((ROOT / "values.yaml").read_text())["images"]
     environment = EnvironmentConfig().images
-    # values.yaml keys: tao -> the tao-step image, tools -> the tools image.
-    for key, name in (("tao", "tao-step"), ("tools", "tools")):
+    # values.yaml keys: tao -> the tao-step image, taoDeploy -> tao-deploy-step (the default
+    # route's engine steps), tools -> the tools image.
+    for key, field, name in (
+        ("tao", "tao", "tao-step"),
+        ("taoDeploy", "tao_deploy", "tao-deploy-step"),
+        ("tools", "tools", "tools"),
+    ):
         assert values[key]["repository"] == f"{registry}/{name}"
-        assert split_ref(getattr(environment, key))[0] == f"{registry}/{name}"
+        assert split_ref(getattr(environment, field))[0] == f"{registry}/{name}"
     assert re.search(
         rf"hack/build-images\.sh build \S+ {re.escape(VERSION)}$", dry_run.stdout, re.M
     ), dry_run.stdout

@@ -14,10 +14,11 @@ import yaml
 
 from doubles.kfp_api import FakeKfpApi
 from helpers.packages import has_security_context
-from tao_kfp.resources import shipped_file
+from tao_kfp.compiler import DEFAULT_OUTPUT
 from upload.test_upload import NAME, upload
 
-PACKAGE = shipped_file("pipelines/tao-classification.yaml")
+# The default install's package; the config below leaves tao.version to the default (6).
+PACKAGE = DEFAULT_OUTPUT
 
 
 @pytest.fixture

@@ -592,8 +592,8 @@ def test_the_config_adapts_the_package_and_names_the_version(kfp_api, tmp_path, 
     from tao_kfp.resources import shipped_file
 
     package = shipped_file("pipelines/tao-classification.yaml")
-    config = tmp_path / "env.yaml"
-    config.write_text("workspace:\n  claimName: other-claim\n")
+    config = tmp_path / "env.yaml"  # the TF1 package: its route's tao.version
+    config.write_text("workspace:\n  claimName: other-claim\ntao:\n  version: '3'\n")
     env = EnvironmentConfig.from_yaml(config)
     adapted = dump_package(adapt_package(load_package(package), env))
 

@@ -65,6 +65,10 @@ class Route:
     report: ReportKeys
     # "module:function" returning the @dsl.pipeline function for an EnvironmentConfig.
     dag: str = ""
+    # The spec the chart's workspace-init Job renders into <workspace>/specs/ (with
+    # specs.overrides), relative to the chart's files/; the route's base_spec run parameter
+    # reads it. Empty: step 1 writes every spec of a run, and none is read from the workspace.
+    workspace_spec: str = ""
 
     def pipeline(self, env) -> Callable:
         """The ``@dsl.pipeline`` function of this route built for ``env``."""

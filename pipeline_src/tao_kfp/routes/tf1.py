@@ -103,4 +103,6 @@ ROUTE = Route(
         },
     ),
     dag="tao_kfp.routes.tf1_dag:pipeline",
+    # TAO's protobuf text spec (tao_kfp.spec); base_spec defaults to specs/classification_spec.cfg.
+    workspace_spec="specs/classification_spec.cfg",
 )
