@@ -98,7 +98,7 @@ kfp-backends: setup ## Run KFP's own API server, Argo compiler and driver (each 
 kfp-backends-controls: setup ## Negative controls: the harness must FAIL the pre-fix package (2.0.5, 2.5.0) and the unadapted one (2.0.5, 2.14.4), and pass today's
 	hack/kfp-backends/controls.sh
 
-e2e-kfp: setup ## Build KFP 2.0.5's own API server and controllers (Go modules), start them with MariaDB, SeaweedFS and a control plane, run tests/kfp_server (KFP_SOURCE_DIR=<2.17.0 tree>: 2.17.0)
+e2e-kfp: setup tools ## Build KFP 2.0.5's own API server and controllers (Go modules), start them with MariaDB, SeaweedFS and a control plane, run tests/kfp_server and the chart's helm lifecycle against them (KFP_SOURCE_DIR=<2.17.0 tree>: 2.17.0)
 	hack/kfp-server/e2e.sh
 
 # NVIDIA's TAO wheels in Python 3.12 envs outside the repo (hack/tao-env.sh; keyed by tao-env/*.txt).

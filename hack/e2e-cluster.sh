@@ -13,16 +13,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=hack/podman-env.sh
 . hack/podman-env.sh
-log_prefix=e2e-cluster
-# shellcheck source=hack/lib/background.sh
-. hack/lib/background.sh
 
 state="${CLUSTER_DIR:-${TMPDIR:-/tmp}/tao-kfp-cluster}"
 registry="${E2E_REGISTRY:-localhost/tao-kfp-e2e}"
-base="localhost/tao-kfp/debian-python:bookworm"
 version="$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' Chart.yaml)"
-export CONTAINER_ENGINE=podman BUILD_NETWORK=host
-export CA_BUNDLE="${CA_BUNDLE:-${SSL_CERT_FILE:-}}"
 
 timings=()
 phase() { # phase NAME COMMAND...: run, time and record it; stop at the first failure
@@ -84,22 +78,8 @@ install_packages() {
   apt-get update > /dev/null && apt-get install -y --no-install-recommends "${packages[@]}" > /dev/null
 }
 
-build_images() { # the tools image runs every chart pod; the base image local-path's helper pods
-  hack/build-base-image.sh "$base"
-  PYTHON_IMAGE="$base" hack/build-images.sh build "$registry" "$version" tools
-}
-
-nodes() {
-  local kubectl=("$bin/kubectl" --kubeconfig "$state/admin.kubeconfig")
-  # cpu-1: registered and run by hack/cluster/node_agent.py
-  start node-agent .venv/bin/python hack/cluster/node_agent.py \
-    --kubeconfig "$state/node-cpu-1.kubeconfig" --node cpu-1 --state "$state"
-  "${kubectl[@]}" apply -f hack/cluster/nodes.yaml > /dev/null
-  # The agent registers cpu-1 itself: `wait --all` alone would not wait for a node not there yet.
-  wait_for "node cpu-1 registered" 60 "${kubectl[@]}" get node cpu-1
-  "${kubectl[@]}" wait --for=condition=Ready node --all --timeout=90s > /dev/null
-  "${kubectl[@]}" get nodes -L nvidia.com/gpu.present,pool,tao-kfp.e2e/agent
-}
+# The tools image runs every chart pod; the base image local-path's helper pods.
+build_images() { hack/tools-image.sh "$registry"; }
 
 driver_pods() { # each pipeline task's pod as KFP's driver builds it (make kfp-backends)
   if ! compgen -G "out/kfp-backends/*/pods/*.json" > /dev/null; then
@@ -115,11 +95,10 @@ driver_pods() { # each pipeline task's pod as KFP's driver builds it (make kfp-b
 if [[ -d "$state/run" ]]; then hack/cluster/down.sh "$state"; fi
 phase "packages (apt)" install_packages
 phase "build (go, cached)" hack/cluster/build.sh
-bin="$(hack/cluster/build.sh 2> /dev/null)"
 phase "images" build_images
 phase "KFP driver pods" driver_pods
 phase "control plane" hack/cluster/up.sh "$state"
-phase "nodes" nodes
+phase "nodes" hack/cluster/nodes.sh "$state"
 suite_args=()
 if [[ "${CLUSTER_KUBELET:-0}" == 1 ]]; then
   phase "kubelet (CLUSTER_KUBELET=1)" hack/cluster/kubelet.sh "$state" "$registry/tools:$version"

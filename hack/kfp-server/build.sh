@@ -59,6 +59,12 @@ elif [[ -n "${KFP_SOURCE_DIR:-}" ]]; then
     echo "KFP_SOURCE_DIR=$src is not a kubeflow/pipelines checkout (no backend/src/apiserver)" >&2
     exit 1
   }
+  # up.sh applies the CRDs and RBAC from the tree's manifests: fail here, before any start.
+  [[ -d "$src/manifests/kustomize/base/pipeline" ]] || {
+    echo "KFP_SOURCE_DIR=$src has no manifests/kustomize (up.sh applies KFP's CRDs and RBAC from it):" >&2
+    echo "  give a tree with paths go.mod go.sum backend api kubernetes_platform manifests/kustomize VERSION" >&2
+    exit 1
+  }
   work="$kfp_out/go.work"
   cat > "$work" << WORK
 go $(cd "$module" && GOWORK=off go mod edit -json | python3 -c 'import json,sys; print(json.load(sys.stdin)["Go"])')

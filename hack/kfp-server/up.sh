@@ -4,7 +4,7 @@
 # server with its config.json, the ScheduledWorkflow controller and, where the release has the
 # controller create Workflows itself (2.0.5), the persistence agent that reports them to the
 # API server. Around them: MariaDB (Debian's mariadb-server), SeaweedFS's S3 gateway, and a
-# Kubernetes control plane (hack/cluster/up.sh, or the one CLUSTER_ENV names) with KFP's
+# Kubernetes control plane (hack/cluster/up.sh with its nodes, or the one CLUSTER_ENV names) with KFP's
 # ScheduledWorkflow CRD, Argo's Workflow CRD and KFP's ServiceAccounts and Roles applied from
 # the release's own manifests. Each KFP process runs as its pod would: in a mount namespace of
 # its own whose /run holds its ServiceAccount token, so in-cluster config and KFP's RBAC apply.
@@ -66,6 +66,8 @@ if [[ -z "${CLUSTER_ENV:-}" ]]; then
   "$repo/hack/cluster/up.sh" "$state/cluster"
   CLUSTER_ENV="$state/cluster/env"
   echo "$state/cluster" > "$state/run/cluster.owned"
+  # Node cpu-1, whose agent runs the chart's pods (the helm tests' hook Jobs) in podman.
+  "$repo/hack/cluster/nodes.sh" "$state/cluster" > /dev/null
 fi
 # shellcheck disable=SC1090
 source "$CLUSTER_ENV"
@@ -122,9 +124,12 @@ as_pod() { # as_pod NAME SERVICE_ACCOUNT COMMAND...: start COMMAND with that acc
   kubectl create token "$account" -n kubeflow --duration=24h > "$root/run/secrets/kubernetes.io/serviceaccount/token"
   cp "$CLUSTER_CA" "$root/run/secrets/kubernetes.io/serviceaccount/ca.crt"
   echo kubeflow > "$root/run/secrets/kubernetes.io/serviceaccount/namespace"
-  # The persistence agent's projected token (its Deployment mounts it at /var/run/secrets/kubeflow/tokens).
+  # The persistence agent's projected token: audience pipelines.kubeflow.org, as its Deployment
+  # mounts it at /var/run/secrets/kubeflow/tokens (ml-pipeline-persistenceagent-deployment.yaml);
+  # a multi-user server's TokenReview refuses any other audience, and every report with it.
   [[ "$account" != ml-pipeline-persistenceagent ]] ||
-    cp "$root/run/secrets/kubernetes.io/serviceaccount/token" "$root/run/secrets/kubeflow/tokens/persistenceagent-sa-token"
+    kubectl create token "$account" -n kubeflow --duration=24h --audience=pipelines.kubeflow.org \
+      > "$root/run/secrets/kubeflow/tokens/persistenceagent-sa-token"
   # /var/run is /run; HOME is empty so no ~/.kube/config is read (2.0.5 client/swf.go:82-86).
   # shellcheck disable=SC2016 # $0 and $@ belong to the inner sh
   start "$name" unshare --mount --propagation private sh -c 'mount --bind "$0" /run && exec "$@"' \
@@ -217,5 +222,6 @@ KFP_MULTI_USER=${KFP_MULTI_USER:-false}
 KFP_STATE=$state
 KUBECONFIG=$KUBECONFIG
 KFP_DB_SOCKET=$state/run/mysql.sock
+CLUSTER_ENV=$CLUSTER_ENV
 ENV
 echo "kfp-server: KFP $KFP_TAG up at http://127.0.0.1:$http_port (state $state)" >&2

@@ -88,6 +88,12 @@ class Cluster:
         its admin role bound to the tenant."""
         self.delete_namespace(name)
         self.core.create_namespace({"metadata": {"name": name, "labels": labels or RESTRICTED}})
+        self.admit_tenant(name, labels)
+
+    def admit_tenant(self, name: str, labels: Optional[Dict[str, str]] = None) -> None:
+        """Labels an existing namespace for PodSecurity and binds its admin role to the tenant."""
+        self.core.patch_namespace(name, {"metadata": {"labels": labels or RESTRICTED}})
+        self.delete_quietly(self.rbac.delete_namespaced_role_binding, "tenant-admin", name)
         self.rbac.create_namespaced_role_binding(
             name,
             {
@@ -167,6 +173,14 @@ class Cluster:
             180,
             f"namespace {name} deleted",
         )
+
+    @staticmethod
+    def delete_quietly(delete, *args) -> None:
+        try:
+            delete(*args)
+        except ApiException as err:
+            if err.status != 404:
+                raise
 
     @staticmethod
     def exists(read, *args) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import pytest
 import yaml
@@ -109,22 +109,42 @@ CLUSTER_KINDS = [
 
 
 class Scenario:
-    """One ci/ scenario: its namespace prepared by the admin, the KFP double, the helm calls."""
+    """One ci/ scenario: its namespace prepared by the admin, the KFP API, the helm calls.
 
-    def __init__(self, cluster: Cluster, values_file: Path, tmp: Path, chart: Path = ROOT):
+    The KFP API is the double (tests/doubles/kfp_api.py) unless ``kfp`` gives a running one
+    (an object with ``url`` and ``stop()``: make e2e-kfp's real server). ``kfp_roles``: apply
+    KFP's kubeflow-pipelines-edit/-view from the manifests module (False where the server's own
+    release applied them). ``reuse_namespace``: the namespace exists and is kept (KFP's own
+    `kubeflow`), so it is labelled and the tenant bound there instead of recreating it.
+    """
+
+    def __init__(
+        self,
+        cluster: Cluster,
+        values_file: Path,
+        tmp: Path,
+        chart: Path = ROOT,
+        kfp=None,
+        kfp_roles: bool = True,
+        reuse_namespace: bool = False,
+        extra_values: Optional[dict] = None,
+    ):
         self.cluster, self.values_file, self.tmp, self.chart = cluster, values_file, tmp, chart
+        self.kfp_roles, self.reuse_namespace = kfp_roles, reuse_namespace
         self.name = values_file.stem
         self.namespace = scenario_namespace(values_file)
         self.values = yaml.safe_load(values_file.read_text()) or {}
-        kfp = self.values.get("kfp", {})
-        multi_user = kfp.get("mode") == "multiUser"
-        https = str(kfp.get("host", "")).startswith("https://")
+        kfp_values = self.values.get("kfp", {})
+        multi_user = kfp_values.get("mode") == "multiUser"
+        https = str(kfp_values.get("host", "")).startswith("https://")
         tls = (cluster.env["CLUSTER_HOST_SERVICE_CERT"], cluster.env["CLUSTER_HOST_SERVICE_KEY"])
-        self.kfp = FakeKfpApi(
-            multi_user=multi_user,
-            token=(lambda token: cluster.token_review(token, KFP_AUDIENCE)) if multi_user else None,
-            tls=tls if https else None,
-        ).start()
+        if kfp is None:
+            kfp = FakeKfpApi(
+                multi_user=multi_user,
+                token=(lambda t: cluster.token_review(t, KFP_AUDIENCE)) if multi_user else None,
+                tls=tls if https else None,
+            ).start()
+        self.kfp = kfp
         overrides = {
             "images": {
                 "tools": {
@@ -140,6 +160,8 @@ class Scenario:
             server, url, digest = dataset_server(tmp)
             self.servers.append(server)
             overrides["workspace"] = {"init": {"datasetUrl": url, "datasetSha256": digest}}
+        for key, value in (extra_values or {}).items():
+            overrides[key] = {**overrides.get(key, {}), **value}
         self.overrides = tmp / "overrides.yaml"
         self.overrides.write_text(yaml.safe_dump(overrides))
         self.log: List[str] = []
@@ -153,7 +175,10 @@ class Scenario:
 
     def prepare(self) -> None:
         c = self.cluster
-        c.fresh_namespace(self.namespace)
+        if self.reuse_namespace:
+            c.admit_tenant(self.namespace)
+        else:
+            c.fresh_namespace(self.namespace)
         grant = CLUSTER_GRANTS.get(self.name)
         if grant:
             role = f"tenant-{self.name}"
@@ -162,7 +187,8 @@ class Scenario:
             # A Kubeflow profile owner holds kubeflow-pipelines-edit in the profile namespace
             # (kubeflow-admin aggregates kubeflow-edit, which aggregates it): without it RBAC
             # refuses the chart's RoleBinding to that role (test_multi_user.py shows it).
-            c.apply(kfp_cluster_roles())
+            if self.kfp_roles:
+                c.apply(kfp_cluster_roles())
             c.apply(
                 [bind("ClusterRole", "kubeflow-pipelines-edit", "tenant-kfp-edit", self.namespace)]
             )
