@@ -52,12 +52,15 @@ cat > "$state/s3.json" << S3
   "actions": ["Admin", "Read", "List", "Tagging", "Write"]}]}
 S3
 mkdir -p "$state/seaweedfs"
+# -volume.max: with 5 slots the default collection's volumes could take them all when the first
+# upload came a minute after start ("No writable volumes" for the mlpipeline bucket); volumes are
+# not preallocated, so 30 slots of 64 MB cost disk only when written.
 start seaweedfs "$WEED_BIN/weed" server -dir="$state/seaweedfs" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
   -master.port="$(free_port)" -master.port.grpc="$(free_port)" \
   -volume.port="$(free_port)" -volume.port.grpc="$(free_port)" \
   -filer -filer.port="$(free_port)" -filer.port.grpc="$(free_port)" \
   -s3 -s3.port="$s3_port" -s3.port.grpc="$(free_port)" -s3.config="$state/s3.json" \
-  -s3.port.iceberg=0 -s3.port.lance=0 -volume.max=5 -master.volumeSizeLimitMB=64
+  -s3.port.iceberg=0 -s3.port.lance=0 -volume.max=30 -master.volumeSizeLimitMB=64
 wait_for "SeaweedFS S3" 120 curl -s -o /dev/null "http://127.0.0.1:$s3_port/"
 phase "SeaweedFS S3 on 127.0.0.1:$s3_port"
 
