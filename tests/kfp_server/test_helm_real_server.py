@@ -19,7 +19,6 @@ import socket
 import ssl
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -27,7 +26,7 @@ import pytest
 import requests
 
 from .conftest import REPO, KfpServer, _read_env
-from .test_upload_real_server import _eventually, _owned_by
+from .test_upload_real_server import _assert_still_there, _eventually, _owned_by
 
 sys.path.insert(0, str(REPO / "tests" / "cluster_e2e"))
 from cluster_helpers import Cluster  # noqa: E402
@@ -236,10 +235,7 @@ class Release:
         return started
 
     def still_there(self, workflows: List[dict]) -> None:
-        time.sleep(15)  # the garbage collector acts within seconds of an owner's deletion
-        names = {w["metadata"]["name"] for w in self.workflows()}
-        lost = [w["metadata"]["name"] for w in workflows if w["metadata"]["name"] not in names]
-        assert not lost, f"the old schedule's Workflows {lost} were deleted when it moved"
+        _assert_still_there(workflows, self.workflows, " when it moved")
 
     def one_enabled_schedule_on(self, version_id: str) -> dict:
         enabled = self.kfp.enabled(self.experiment_id())

@@ -22,7 +22,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, List, Optional
@@ -30,7 +29,14 @@ from typing import Iterator, List, Optional
 import pytest
 
 from .conftest import PACKAGE, TAO_KFP
-from .test_upload_real_server import PREFIX, RUN_PARAMS, _eventually, _owned_by, _workflows
+from .test_upload_real_server import (
+    PREFIX,
+    RUN_PARAMS,
+    _assert_still_there,
+    _eventually,
+    _owned_by,
+    _workflows,
+)
 
 pytestmark = pytest.mark.kfp_server
 
@@ -122,10 +128,7 @@ def test_a_run_the_api_does_not_list_yet_survives_the_move(
         moved = _move_resuming_the_agent(kfp_server, agent, "--package", str(changed_package),
                                          *common)  # fmt: skip
 
-    time.sleep(15)  # the garbage collector acts within seconds of the owner's deletion
-    names = {w["metadata"]["name"] for w in _workflows(custom_objects, "")}
-    lost = [w["metadata"]["name"] for w in started if w["metadata"]["name"] not in names]
-    assert not lost, f"the old schedule's Workflows {lost} were deleted with it:\n{moved}"
+    _assert_still_there(started, lambda: _workflows(custom_objects, ""), f":\n{moved}")
 
     left = {r.recurring_run_id: r.status for r in client.list_recurring_runs(
         experiment_id=experiment.experiment_id).recurring_runs}  # fmt: skip

@@ -76,6 +76,16 @@ def _workflows(custom_objects, selector: str) -> List[dict]:
     return listed["items"]
 
 
+def _assert_still_there(
+    started: List[dict], list_workflows: Callable[[], List[dict]], detail=""
+) -> None:
+    """The old schedule's Workflows outlived its deletion (or the move that disabled it)."""
+    time.sleep(15)  # the garbage collector acts within seconds of the owner's deletion
+    names = {w["metadata"]["name"] for w in list_workflows()}
+    lost = [w["metadata"]["name"] for w in started if w["metadata"]["name"] not in names]
+    assert not lost, f"the old schedule's Workflows {lost} were deleted with it{detail}"
+
+
 # What each release's healthz answers (v2beta1, v1beta1); main.go of each tag.
 HEALTHZ_FIELDS = {
     "2.0.5": ({"commit_sha", "tag_name", "multi_user"}, {"commit_sha", "tag_name", "multi_user"}),
@@ -272,10 +282,7 @@ def test_moving_the_schedule_keeps_the_workflow_the_old_schedule_started(
     [new] = [r for r in recurring if r.status == "ENABLED"]
     assert new.recurring_run_id != old.recurring_run_id
 
-    time.sleep(15)  # the garbage collector acts within seconds of the owner's deletion
-    names = {w["metadata"]["name"] for w in _workflows(custom_objects, "")}
-    lost = [w["metadata"]["name"] for w in started if w["metadata"]["name"] not in names]
-    assert not lost, f"the old schedule's Workflows {lost} were deleted with it"
+    _assert_still_there(started, lambda: _workflows(custom_objects, ""))
 
     left = {r.recurring_run_id: r.status for r in client.list_recurring_runs(
         experiment_id=experiment.experiment_id).recurring_runs}  # fmt: skip
